@@ -1,0 +1,97 @@
+"""The one place OAuth2 errors become HTTP responses.
+
+Token endpoint: RFC 6749 §5.2 JSON. Protected routes and /refresh: RFC 6750 §3 challenges.
+Database outages become 503 with Retry-After, never 400/401, so clients keep good tokens.
+Nothing internal reaches the client: the log gets the details.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.errors import (
+    InvalidClient,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidToken,
+    MissingToken,
+    OAuthError,
+    RateLimited,
+    ServiceUnavailable,
+)
+
+log = logging.getLogger("app.api")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+RETRY_AFTER_UNAVAILABLE = 5
+UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, OSError, TimeoutError)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def challenge(exc: OAuthError) -> str | None:
+    if isinstance(exc, MissingToken):
+        return 'Bearer realm="authserver"'
+    if isinstance(exc, InvalidToken):
+        return (
+            f'Bearer realm="authserver", error="invalid_token", '
+            f'error_description="{_quote(exc.description)}"'
+        )
+    if isinstance(exc, InvalidClient):
+        return 'Basic realm="authserver"'
+    if isinstance(exc, InvalidCredentials):
+        return 'Bearer realm="authserver"'
+    return None
+
+
+def error_response(exc: OAuthError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if (value := challenge(exc)) is not None:
+        headers["WWW-Authenticate"] = value
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, ServiceUnavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    body = {"error": "unauthorized" if isinstance(exc, MissingToken) else exc.error}
+    if exc.description:
+        body["error_description"] = exc.description
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuthError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(InvalidRequest("The request body or parameters are malformed."))
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(ServiceUnavailable())
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"error": "server_error", "error_description": "An internal error occurred."},
+        status_code=500,
+        headers=dict(NO_STORE),
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OAuthError, _oauth_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,36 @@
+"""Liveness and readiness for orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.api.deps import ServicesDep
+from app.api.errors import RETRY_AFTER_UNAVAILABLE, UNAVAILABLE
+from app.api.schemas import Health, error_responses
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses=error_responses(503))
+async def readyz(services: ServicesDep) -> JSONResponse:
+    timeout = services.settings.db_connect_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except UNAVAILABLE:
+        return JSONResponse(
+            {"status": "unavailable", "error": "temporarily_unavailable"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
+    return JSONResponse({"status": "ready"})

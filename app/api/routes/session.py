@@ -1,0 +1,71 @@
+"""Ending sessions and the routes a session protects."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api.deps import CurrentPrincipal, ServicesDep
+from app.api.errors import NO_STORE
+from app.api.params import bearer_token, read_params
+from app.api.schemas import LogoutResponse, Me, ProtectedResponse, error_responses
+from app.errors import InvalidRequest, InvalidToken, MissingToken
+
+router = APIRouter()
+
+
+async def _logout_token(request: Request) -> str:
+    """RFC 6750 §2: a token comes in exactly one way. The query form is accepted on this
+    route only, because the session it names ends with the call (eGov compatibility)."""
+    found: list[str] = []
+    header = bearer_token(request)
+    if header is not None:
+        found.append(header)
+    query = request.query_params.getlist("access_token")
+    if len(query) > 1:
+        raise InvalidRequest("access_token is repeated.")
+    found.extend(query)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        form = await read_params(request, allow_json=False)
+        if "access_token" in form:
+            found.append(form["access_token"])
+    if not found:
+        raise MissingToken()
+    if len(found) > 1:
+        raise InvalidRequest("Present the token in exactly one way.")
+    if not found[0]:
+        raise InvalidToken()
+    return found[0]
+
+
+@router.post(
+    "/user/_logout",
+    tags=["session"],
+    response_model=LogoutResponse,
+    responses=error_responses(400, 401, 503),
+    summary="End the session of the presented access or refresh token",
+)
+async def logout(request: Request, services: ServicesDep) -> JSONResponse:
+    token = await _logout_token(request)
+    await services.issuer.end_session(token)
+    return JSONResponse({"logged_out": True}, headers=dict(NO_STORE))
+
+
+@router.get(
+    "/protected", tags=["session"], response_model=ProtectedResponse, responses=error_responses(401, 503)
+)
+async def protected(principal: CurrentPrincipal) -> ProtectedResponse:
+    return ProtectedResponse(
+        message=f"Hello, {principal.username}", user_id=principal.user_id,
+        session_id=principal.session_id,
+    )
+
+
+@router.get("/user/me", tags=["session"], response_model=Me, responses=error_responses(401, 503))
+async def me(principal: CurrentPrincipal, response: Response) -> Me:
+    response.headers.update(NO_STORE)
+    return Me(
+        id=principal.user_id, username=principal.username, scopes=list(principal.scopes),
+        session_id=principal.session_id,
+    )

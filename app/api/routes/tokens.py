@@ -1,0 +1,106 @@
+"""Token-issuing routes: the RFC 6749 token endpoint, /login and /refresh."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.deps import RefreshToken, ServicesDep
+from app.api.errors import NO_STORE
+from app.api.params import client_id_of, client_ip, read_json_object, read_params
+from app.api.schemas import LoginRequest, TokenForm, TokenResponse, error_responses
+from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, InvalidToken, OAuthError
+from app.oauth.grants import TokenRequest
+from app.oauth.issuer import IssuedTokens
+
+router = APIRouter(tags=["tokens"])
+
+
+def token_response(tokens: IssuedTokens) -> JSONResponse:
+    body = {
+        "access_token": tokens.access_token,
+        "token_type": tokens.token_type,
+        "expires_in": tokens.expires_in,
+        "refresh_token": tokens.refresh_token,
+        "refresh_expires_in": tokens.refresh_expires_in,
+        "session_expires_in": tokens.session_expires_in,
+        "scope": tokens.scope,
+    }
+    return JSONResponse(body, headers=dict(NO_STORE))
+
+
+def _request_body(model: type[TokenForm] | type[LoginRequest], *types: str) -> dict[str, object]:
+    schema = model.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": schema} for t in types},
+        }
+    }
+
+
+@router.post(
+    "/user/oauth/token",
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 413, 429, 503),
+    summary="OAuth 2.0 token endpoint (password and refresh_token grants)",
+    openapi_extra=_request_body(TokenForm, "application/x-www-form-urlencoded", "application/json"),
+)
+async def token_endpoint(request: Request, services: ServicesDep) -> JSONResponse:
+    params = await read_params(request)
+    client_id = client_id_of(request, params)
+    grant_type = params.get("grant_type")
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required.")
+    tokens = await services.grants.issue(
+        TokenRequest(
+            grant_type=grant_type,
+            username=params.get("username"),
+            password=params.get("password"),
+            refresh_token=params.get("refresh_token"),
+            scope=params.get("scope"),
+            client_id=client_id,
+            client_ip=client_ip(request),
+        )
+    )
+    return token_response(tokens)
+
+
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 413, 429, 503),
+    summary="Log in with a JSON username and password",
+    openapi_extra=_request_body(LoginRequest, "application/json"),
+)
+async def login(request: Request, services: ServicesDep) -> JSONResponse:
+    data = read_json_object(await request.body())
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise InvalidRequest("username and password are required strings.")
+    try:
+        tokens = await services.grants.issue(
+            TokenRequest(
+                grant_type="password", username=username, password=password,
+                client_ip=client_ip(request),
+            )
+        )
+    except InvalidGrant:
+        raise InvalidCredentials() from None
+    return token_response(tokens)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses=error_responses(401, 503),
+    summary="Rotate a refresh token presented as bearer",
+)
+async def refresh(token: RefreshToken, services: ServicesDep) -> JSONResponse:
+    try:
+        tokens = await services.grants.issue(TokenRequest(grant_type="refresh_token", refresh_token=token))
+    except OAuthError as exc:
+        if exc.status_code >= 500 or exc.status_code == 429:
+            raise
+        raise InvalidToken(exc.description or "The refresh token is invalid.") from None
+    return token_response(tokens)

@@ -1,0 +1,120 @@
+"""python -m app: migrate, users, serve. Calls the stores directly, never over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from app.clock import SystemClock
+from app.db.engine import make_engine
+from app.db.migrate import upgrade
+from app.security.passwords import CryptPasswordHasher
+from app.settings import Settings, load_settings
+from app.store.users import DuplicateUser, SqlUserStore
+
+T = TypeVar("T")
+DEFAULT_SCOPE = "profile"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="authserver command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="bring the database to the newest schema")
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    for action, text in (("create", "create a user"), ("set-password", "replace a user's password")):
+        cmd = users.add_parser(action, help=text)
+        cmd.add_argument("username")
+        source = cmd.add_mutually_exclusive_group(required=True)
+        source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+        source.add_argument("--generate-password", action="store_true", help="generate one and print it")
+        if action == "create":
+            cmd.add_argument("--scope", default=DEFAULT_SCOPE, help=f"space-separated scopes (default: {DEFAULT_SCOPE})")
+
+    serve = sub.add_parser("serve", help="migrate, then serve with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    if args.command == "migrate":
+        upgrade(settings.database_url)
+        print("database is at the newest schema")
+        return 0
+    if args.command == "users":
+        return _users(settings, args)
+    if args.command == "serve":
+        return _serve(settings, args)
+    return 2
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.generate_password:
+        return secrets.token_urlsafe(15)
+    password = sys.stdin.read()
+    if password.endswith("\n"):  # exactly one, as `echo` adds it
+        password = password[:-1]
+        if password.endswith("\r"):
+            password = password[:-1]
+    return password or None
+
+
+def _users(settings: Settings, args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    if password is None:
+        print("error: the password on standard input is empty", file=sys.stderr)
+        return 2
+    hasher = CryptPasswordHasher()
+    hashed = hasher.hash_sync(password)
+    if args.action == "create":
+        try:
+            _run(settings, lambda store: store.create(args.username, hashed, args.scope, SystemClock().now()))
+        except DuplicateUser:
+            print(f"error: user {args.username!r} already exists", file=sys.stderr)
+            return 1
+        print(f"created user {args.username!r}")
+    else:
+        user = _run(settings, lambda store: store.get_by_username(args.username))
+        if user is None:
+            print(f"error: no user {args.username!r}", file=sys.stderr)
+            return 1
+        _run(settings, lambda store: store.set_password_hash(user.id, hashed))
+        print(f"password of {args.username!r} replaced")
+    if args.generate_password:
+        print(f"password: {password}")
+    return 0
+
+
+def _run(settings: Settings, action: Callable[[SqlUserStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        engine = make_engine(settings)
+        try:
+            return await action(SqlUserStore(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    upgrade(settings.database_url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # its lines carry query strings, and /user/_logout may carry a token there
+        proxy_headers=False,
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Tables and engines. Everything above this package sees SQL only through app.store."""

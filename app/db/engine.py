@@ -1,0 +1,68 @@
+"""Async engines tuned per backend.
+
+SQLite: WAL so readers never block the writer, a busy timeout so writers queue instead of
+failing, and `BEGIN IMMEDIATE` for write transactions: a deferred transaction that reads
+and then writes can deadlock against another one and fail with "database is locked" no
+matter the timeout, while IMMEDIATE takes the write lock up front and just waits its turn.
+Read-only work keeps plain (deferred) transactions so it never queues behind writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.settings import Settings
+
+WRITE = {"sqlite_write": True}  # execution option asking for BEGIN IMMEDIATE
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if settings.is_sqlite:
+        return _sqlite_engine(url, settings.sqlite_busy_timeout_ms)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=settings.db_connect_timeout_seconds,
+        connect_args={"timeout": settings.db_connect_timeout_seconds, "command_timeout": 30},
+    )
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:
+    memory = ":memory:" in url or url.endswith(":///") or "mode=memory" in url
+    # isolation_level=None hands transaction control to the "begin" hook below.
+    engine = create_async_engine(
+        url, connect_args={"timeout": busy_timeout_ms / 1000, "isolation_level": None}
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@asynccontextmanager
+async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection whose transactions take SQLite's write lock up front (a no-op option
+    elsewhere). Every store method that writes starts here."""
+    async with engine.connect() as conn:
+        await conn.execution_options(**WRITE)
+        yield conn

@@ -1,0 +1,100 @@
+"""create_app: all the wiring, nothing at import time.
+
+`uvicorn --factory app.main:create_app` builds Settings() from the environment when it
+calls this; tests pass their own settings and a FrozenClock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.errors import install_error_handlers
+from app.api.limits import BodySizeLimit
+from app.api.routes import health, session, tokens
+from app.api.services import Services
+from app.clock import Clock, SystemClock
+from app.db.engine import make_engine
+from app.oauth.grants import Grants, PasswordGrant, RefreshTokenGrant
+from app.oauth.issuer import Lifetimes, TokenIssuer
+from app.oauth.keys import SigningKeys
+from app.oauth.ratelimit import LoginLimits, LoginRateLimiter
+from app.security.passwords import CryptPasswordHasher
+from app.settings import Settings, load_settings
+from app.store.attempts import SqlAttemptStore
+from app.store.server_secrets import SqlSecretStore
+from app.store.sessions import SqlSessionStore
+from app.store.users import SqlUserStore
+
+DESCRIPTION = """OAuth 2.0 token server: password and refresh_token grants with rotating,
+revocable refresh tokens; JWT access tokens checked against a live session.
+
+Use **Authorize** with a username and password (OAuth2 password flow) to try the
+protected routes."""
+
+
+def build_services(settings: Settings, clock: Clock) -> Services:
+    engine = make_engine(settings)
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    issuer = TokenIssuer(
+        store=SqlSessionStore(engine),
+        keys=SigningKeys(secret, SqlSecretStore(engine), clock),
+        clock=clock,
+        lifetimes=Lifetimes(
+            access=timedelta(minutes=settings.access_token_validity_minutes),
+            refresh=timedelta(minutes=settings.refresh_token_validity_minutes),
+            session_max=timedelta(minutes=settings.session_max_lifetime_minutes),
+            leeway=timedelta(seconds=settings.jwt_leeway_seconds),
+        ),
+        algorithm=settings.jwt_algorithm,
+    )
+    limiter = LoginRateLimiter(
+        LoginLimits(
+            enabled=settings.rate_limit_enabled,
+            per_username=settings.login_attempts_per_username,
+            per_ip=settings.login_attempts_per_ip,
+            window=timedelta(seconds=settings.login_attempts_window_seconds),
+        ),
+        SqlAttemptStore(engine),
+        clock,
+    )
+    grants = Grants(
+        {
+            "password": PasswordGrant(
+                users=SqlUserStore(engine),
+                hasher=CryptPasswordHasher(concurrency=settings.password_hash_concurrency),
+                issuer=issuer,
+                limiter=limiter,
+            ),
+            "refresh_token": RefreshTokenGrant(issuer=issuer),
+        }
+    )
+    return Services(settings=settings, clock=clock, engine=engine, issuer=issuer, grants=grants)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings if settings is not None else load_settings()
+    services = build_services(settings, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await services.engine.dispose()
+
+    app = FastAPI(
+        title="authserver",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(tokens.router)
+    app.include_router(session.router)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit)
+    return app

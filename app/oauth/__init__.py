@@ -1,0 +1,1 @@
+"""The token service: sessions, grants and rate limits, free of HTTP."""

@@ -1,0 +1,148 @@
+"""Start sessions, mint access tokens, rotate refresh tokens, end sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.clock import Clock
+from app.errors import InvalidGrant, InvalidScope, InvalidToken
+from app.oauth.keys import SigningKeys
+from app.security.jwt import AccessClaims, decode_access_token, encode_access_token
+from app.security.tokens import hash_token, is_refresh_token, new_jti, new_refresh_token, new_session_id
+from app.store.sessions import RotateFailure, SessionInfo, SessionStore
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    access: timedelta
+    refresh: timedelta
+    session_max: timedelta
+    leeway: timedelta
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    session_expires_in: int
+    scope: str
+    session_id: str
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling a protected route."""
+
+    user_id: int
+    username: str
+    session_id: str
+    scopes: tuple[str, ...]
+    claims: AccessClaims
+
+
+class TokenIssuer:
+    def __init__(
+        self, *, store: SessionStore, keys: SigningKeys, clock: Clock,
+        lifetimes: Lifetimes, algorithm: str,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._clock = clock
+        self._life = lifetimes
+        self._alg = algorithm
+
+    async def start_session(
+        self, *, user_id: int, username: str, scope: str, client_id: str | None
+    ) -> IssuedTokens:
+        now = self._clock.now()
+        expires_at = now + self._life.session_max
+        refresh = new_refresh_token()
+        info = await self._store.create(
+            session_id=new_session_id(), user_id=user_id, username=username, scope=scope,
+            client_id=client_id, now=now, expires_at=expires_at, refresh_hash=hash_token(refresh),
+            refresh_expires_at=min(now + self._life.refresh, expires_at),
+        )
+        return await self._mint(info, refresh, scope, now)
+
+    async def rotate(self, refresh_token: str, *, scope: list[str] | None = None) -> IssuedTokens:
+        """Raises InvalidGrant for an unknown, expired, ended or reused token; on reuse the
+        store has already revoked the session (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2)."""
+        if not is_refresh_token(refresh_token):
+            raise InvalidGrant("The refresh token is invalid.")
+        now = self._clock.now()
+        successor = new_refresh_token()
+        outcome = await self._store.rotate(
+            token_hash=hash_token(refresh_token), successor_hash=hash_token(successor),
+            now=now, refresh_lifetime=self._life.refresh, narrow_to=scope,
+        )
+        if outcome.failure is RotateFailure.SCOPE:
+            raise InvalidScope()
+        if outcome.session is None:
+            raise InvalidGrant(_FAILURE_TEXT[outcome.failure or RotateFailure.UNKNOWN])
+        granted = outcome.session.scope if scope is None else " ".join(scope)
+        return await self._mint(outcome.session, successor, granted, now)
+
+    async def _mint(self, info: SessionInfo, refresh: str, scope: str, now: datetime) -> IssuedTokens:
+        access = encode_access_token(
+            sub=str(info.user_id), sid=info.id, jti=new_jti(), scope=scope, issued_at=now,
+            lifetime=self._life.access, key=await self._keys.secret(), algorithm=self._alg,
+            client_id=info.client_id,
+        )
+        return IssuedTokens(
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=max(1, round(self._life.access.total_seconds())),
+            refresh_expires_in=_seconds_until(info.refresh_expires_at, now),
+            session_expires_in=_seconds_until(info.expires_at, now),
+            scope=scope,
+            session_id=info.id,
+        )
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """Signature and expiry, then the session must still be live: that check is what
+        makes logout and reuse revocation take effect at once."""
+        claims = await self._decode(access_token, verify_exp=True)
+        live = await self._store.live(claims.sid, self._clock.now())
+        if live is None or str(live.user_id) != claims.sub:
+            raise InvalidToken("The session has ended.")
+        return Principal(
+            user_id=live.user_id, username=live.username, session_id=live.id,
+            scopes=tuple(claims.scope.split()), claims=claims,
+        )
+
+    async def end_session(self, token: str) -> None:
+        """Logout with an access or refresh token. A genuine token of an ended session
+        succeeds again (idempotent); a token that is not ours raises InvalidToken.
+        An expired but genuine access token may still end its session."""
+        if is_refresh_token(token):
+            session_id = await self._store.session_of_refresh(hash_token(token))
+        else:
+            session_id = (await self._decode(token, verify_exp=False)).sid
+            if not await self._store.exists(session_id):
+                session_id = None
+        if session_id is None:
+            raise InvalidToken()
+        await self._store.revoke(session_id, self._clock.now(), "logout")
+
+    async def _decode(self, token: str, *, verify_exp: bool) -> AccessClaims:
+        return decode_access_token(
+            token, key=await self._keys.secret(), algorithms=[self._alg], clock=self._clock,
+            leeway=self._life.leeway.total_seconds(), verify_exp=verify_exp,
+        )
+
+
+_FAILURE_TEXT = {
+    RotateFailure.UNKNOWN: "The refresh token is invalid.",
+    RotateFailure.EXPIRED: "The refresh token has expired.",
+    RotateFailure.ENDED: "The session has ended.",
+    RotateFailure.REUSED: "The refresh token was already used; the session is revoked.",
+    RotateFailure.SCOPE: "The requested scope exceeds the original grant.",
+}
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(0, int((moment - now).total_seconds()))

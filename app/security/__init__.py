@@ -1,0 +1,1 @@
+"""Cryptographic primitives: password hashing, access JWTs and opaque refresh tokens."""

@@ -1,0 +1,78 @@
+"""The one module that imports the hashing library.
+
+argon2id with the OWASP/ASVS minimum (m=19 MiB, t=2, p=1) hashes new passwords; bcrypt
+hashes (from imports or older deployments) still verify and are marked for upgrade, as
+is an argon2 hash made with weaker parameters. Hashing is CPU-bound and memory-hungry,
+so the async wrappers run it in worker threads behind a bounded limiter: a login storm
+neither stalls the event loop nor grows memory without bound.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import anyio
+from passlib.context import CryptContext
+
+ARGON2_MEMORY_KIB = 19456
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+
+
+def make_context() -> CryptContext:
+    return CryptContext(
+        schemes=["argon2", "bcrypt"],
+        deprecated=["bcrypt"],
+        argon2__type="ID",
+        argon2__memory_cost=ARGON2_MEMORY_KIB,
+        argon2__rounds=ARGON2_TIME_COST,
+        argon2__parallelism=ARGON2_PARALLELISM,
+    )
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify_and_update(self, password: str, hashed: str) -> tuple[bool, str | None]: ...
+
+    async def verify_dummy(self, password: str) -> None: ...
+
+
+class CryptPasswordHasher:
+    """passlib-style API; every call runs off the event loop."""
+
+    def __init__(self, context: CryptContext | None = None, concurrency: int = 4) -> None:
+        self._context = context or make_context()
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._dummy: str | None = None
+
+    def hash_sync(self, password: str) -> str:
+        return str(self._context.hash(password))
+
+    def needs_update(self, hashed: str) -> bool:
+        return bool(self._context.needs_update(hashed))
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+
+    async def verify(self, password: str, hashed: str) -> bool:
+        ok, _ = await self.verify_and_update(password, hashed)
+        return ok
+
+    async def verify_and_update(self, password: str, hashed: str) -> tuple[bool, str | None]:
+        """(matches, new hash if the stored one should be upgraded, else None)."""
+
+        def run() -> tuple[bool, str | None]:
+            try:
+                ok, new = self._context.verify_and_update(password, hashed)
+            except (ValueError, TypeError):  # an unreadable stored hash never matches
+                return False, None
+            return bool(ok), (str(new) if new else None)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._limiter)
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the time a real verification costs, so unknown users cannot be told apart."""
+        if self._dummy is None:
+            self._dummy = await self.hash("dummy password for timing equalisation")
+        await self.verify_and_update(password, self._dummy)

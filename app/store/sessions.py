@@ -1,0 +1,229 @@
+"""Login sessions and their refresh tokens.
+
+Rotation is a compare-and-set: one `UPDATE … WHERE token_hash = :h AND used_at IS NULL`
+decides the single winner among concurrent refreshes (PostgreSQL re-checks the WHERE
+after waiting on the row lock; SQLite serialises writers with BEGIN IMMEDIATE). The
+successor is inserted in the same transaction, so a failed commit leaves the presented
+token unused: a database error never burns a token.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.engine import write_connection
+from app.db.models import LoginSession, RefreshToken, User
+
+sessions = LoginSession.__table__
+tokens = RefreshToken.__table__
+users = User.__table__
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    user_id: int
+    username: str
+    scope: str
+    client_id: str | None
+    expires_at: datetime
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    id: str
+    user_id: int
+    username: str
+    scope: str
+
+
+class RotateFailure(enum.Enum):
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REUSED = "reused"
+    ENDED = "ended"
+    SCOPE = "scope"  # a refresh asked for more than the session was granted
+
+
+@dataclass(frozen=True)
+class RotateOutcome:
+    session: SessionInfo | None = None
+    failure: RotateFailure | None = None
+
+
+class SessionStore(Protocol):
+    async def create(
+        self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
+        now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
+    ) -> SessionInfo: ...
+
+    async def rotate(
+        self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
+        narrow_to: list[str] | None = None,
+    ) -> RotateOutcome: ...
+
+    async def session_of_refresh(self, token_hash: str) -> str | None: ...
+
+    async def exists(self, session_id: str) -> bool: ...
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool: ...
+
+    async def live(self, session_id: str, now: datetime) -> LiveSession | None: ...
+
+
+class SqlSessionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(
+        self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
+        now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
+    ) -> SessionInfo:
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(
+            insert(sessions).values(
+                id=session_id, user_id=user_id, scope=scope, client_id=client_id,
+                created_at=now, expires_at=expires_at, idle_expires_at=refresh_expires_at,
+            )
+            )
+            await conn.execute(
+            insert(tokens).values(
+                token_hash=refresh_hash, session_id=session_id,
+                issued_at=now, expires_at=refresh_expires_at,
+            )
+            )
+        return SessionInfo(session_id, user_id, username, scope, client_id, expires_at, refresh_expires_at)
+
+    async def rotate(
+        self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
+        narrow_to: list[str] | None = None,
+    ) -> RotateOutcome:
+        """`narrow_to` is checked inside the transaction, so a refresh that asks for too
+        much scope is refused without spending the token."""
+        live_sessions = select(sessions.c.id).where(
+            sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
+        )
+        claim = (
+            update(tokens)
+            .where(
+                tokens.c.token_hash == token_hash,
+                tokens.c.used_at.is_(None),
+                tokens.c.expires_at > now,
+                tokens.c.session_id.in_(live_sessions),
+            )
+            .values(used_at=now)
+            .returning(tokens.c.session_id)
+        )
+        async with write_connection(self._engine) as conn:
+            async with conn.begin() as tx:
+                session_id = (await conn.execute(claim)).scalar_one_or_none()
+                if session_id is not None:
+                    info = await self._session_info(conn, session_id)
+                    if info is None:  # the user was disabled: nothing changes
+                        await tx.rollback()
+                        return RotateOutcome(failure=RotateFailure.ENDED)
+                    if narrow_to is not None and not set(narrow_to) <= set(info.scope.split()):
+                        await tx.rollback()
+                        return RotateOutcome(failure=RotateFailure.SCOPE)
+                    refresh_expires_at = min(now + refresh_lifetime, info.expires_at)
+                    await conn.execute(
+                        insert(tokens).values(
+                            token_hash=successor_hash, session_id=session_id,
+                            issued_at=now, expires_at=refresh_expires_at,
+                        )
+                    )
+                    await conn.execute(
+                        update(sessions)
+                        .where(sessions.c.id == session_id)
+                        .values(last_refreshed_at=now, idle_expires_at=refresh_expires_at)
+                    )
+                    return RotateOutcome(
+                        session=SessionInfo(
+                            info.id, info.user_id, info.username, info.scope, info.client_id,
+                            info.expires_at, refresh_expires_at,
+                        )
+                    )
+            return await self._diagnose(conn, token_hash, now)
+
+    async def _session_info(self, conn: AsyncConnection, session_id: str) -> SessionInfo | None:
+        query = (
+            select(sessions, users.c.username)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.id == session_id, users.c.is_active.is_(True))
+        )
+        row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return SessionInfo(
+            row["id"], row["user_id"], row["username"], row["scope"] or "", row["client_id"],
+            row["expires_at"], row["idle_expires_at"],
+        )
+
+    async def _diagnose(self, conn: AsyncConnection, token_hash: str, now: datetime) -> RotateOutcome:
+        """Why the compare-and-set lost. A token that was already used is reuse: revoke
+        its session and commit that before the caller raises (STYLE §5)."""
+        query = select(tokens.c.used_at, tokens.c.expires_at, tokens.c.session_id).where(
+            tokens.c.token_hash == token_hash
+        )
+        async with conn.begin():
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return RotateOutcome(failure=RotateFailure.UNKNOWN)
+            if row.used_at is not None:
+                await self._revoke(conn, row.session_id, now, "reuse")
+                return RotateOutcome(failure=RotateFailure.REUSED)
+        if row.expires_at <= now:
+            return RotateOutcome(failure=RotateFailure.EXPIRED)
+        return RotateOutcome(failure=RotateFailure.ENDED)
+
+    async def session_of_refresh(self, token_hash: str) -> str | None:
+        query = select(tokens.c.session_id).where(tokens.c.token_hash == token_hash)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()
+
+    async def exists(self, session_id: str) -> bool:
+        query = select(sessions.c.id).where(sessions.c.id == session_id)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
+        async with write_connection(self._engine) as conn, conn.begin():
+            return await self._revoke(conn, session_id, now, reason)
+
+    @staticmethod
+    async def _revoke(conn: AsyncConnection, session_id: str, now: datetime, reason: str) -> bool:
+        """Idempotent: only the first revocation is recorded, with its reason."""
+        result = await conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        return bool(result.rowcount)
+
+    async def live(self, session_id: str, now: datetime) -> LiveSession | None:
+        """The per-request check that makes logout immediate."""
+        query = (
+            select(sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(
+                and_(
+                    sessions.c.id == session_id,
+                    sessions.c.revoked_at.is_(None),
+                    sessions.c.expires_at > now,
+                    sessions.c.idle_expires_at > now,
+                    users.c.is_active.is_(True),
+                )
+            )
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return LiveSession(row.id, row.user_id, row.username, row.scope or "")

@@ -1,0 +1,86 @@
+"""Users: looked up by their NFC-normalised name, so a unicode name typed on another
+keyboard still finds its account."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.engine import write_connection
+from app.db.models import User
+
+users = User.__table__
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    username: str
+    password_hash: str
+    scope: str
+    is_active: bool
+
+
+class DuplicateUser(Exception):
+    pass
+
+
+def normalise_username(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+class UserStore(Protocol):
+    async def get_by_username(self, username: str) -> UserRecord | None: ...
+
+    async def create(self, username: str, password_hash: str, scope: str, now: datetime) -> UserRecord: ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+
+class SqlUserStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get_by_username(self, username: str) -> UserRecord | None:
+        query = select(users).where(users.c.username == normalise_username(username))
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return _record(row) if row else None
+
+    async def create(self, username: str, password_hash: str, scope: str, now: datetime) -> UserRecord:
+        values = {
+            "username": normalise_username(username),
+            "password_hash": password_hash,
+            "scope": scope,
+            "is_active": True,
+            "created_at": now,
+        }
+        try:
+            async with write_connection(self._engine) as conn, conn.begin():
+                row = (await conn.execute(insert(users).values(values).returning(users))).mappings().one()
+        except IntegrityError:
+            raise DuplicateUser(values["username"]) from None
+        return _record(row)
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+
+def _record(row: object) -> UserRecord:
+    m = dict(row)  # type: ignore[call-overload]
+    return UserRecord(
+        id=m["id"],
+        username=m["username"],
+        password_hash=m["password_hash"],
+        scope=m["scope"] or "",
+        is_active=bool(m["is_active"]),
+    )
