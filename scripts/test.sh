@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: once on SQLite, once on PostgreSQL.
+# PostgreSQL: TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) must
+# allow CREATE DATABASE; each run makes a scratch database and drops it. Without a
+# reachable PostgreSQL that run skips with the reason, except in CI (CI=true), where it fails.
+source "$(dirname "$0")/_venv.sh"
+ensure_venv -e '.[test]' -e ./authclient
+status=0
+echo "== test suite on SQLite"
+TEST_DATABASE=sqlite .venv/bin/python -m pytest "$@" || status=$?
+echo "== test suite on PostgreSQL"
+TEST_DATABASE=postgresql .venv/bin/python -m pytest "$@" || status=$?
+exit "$status"

@@ -1,0 +1,65 @@
+"""Login rate limits: counted before the password hash, 429 with Retry-After, and they
+expire, so nobody can lock an account for good."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.clock import FrozenClock
+from app.main import create_app
+from app.settings import Settings
+from tests.support import PASSWORD, password_grant
+
+
+def limited_app(settings: Settings, clock: FrozenClock, **limits: object):  # type: ignore[no-untyped-def]
+    app = create_app(settings.model_copy(update=limits), clock=clock)
+    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("198.51.100.1", 1)), base_url="http://t")
+
+
+@pytest.mark.usefixtures("user")
+async def test_per_username_limit_then_window_expiry(
+    settings: Settings, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.security import passwords
+
+    hashed: list[int] = []
+    original = passwords.CryptPasswordHasher.verify_and_update
+
+    async def spy(self: passwords.CryptPasswordHasher, pw: str, h: str) -> tuple[bool, str | None]:
+        hashed.append(1)
+        return await original(self, pw, h)
+
+    monkeypatch.setattr(passwords.CryptPasswordHasher, "verify_and_update", spy)
+    app, client = limited_app(settings, clock, login_attempts_per_username=3, login_attempts_window_seconds=300)
+    async with client:
+        for _ in range(3):
+            assert (await password_grant(client, password="wrong")).status_code == 400
+        r = await password_grant(client)  # even the right password waits out the window
+        assert r.status_code == 429
+        assert 0 < int(r.headers["retry-after"]) <= 300
+        assert r.json()["error"] == "slow_down"
+        r = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        assert r.status_code == 429
+        assert len(hashed) == 3  # the limited attempts never reached the hash
+        clock.advance(seconds=int(r.headers["retry-after"]))
+        assert (await password_grant(client)).status_code == 200
+    await app.state.services.engine.dispose()
+
+
+@pytest.mark.usefixtures("user")
+async def test_per_ip_limit_covers_many_usernames(settings: Settings, clock: FrozenClock) -> None:
+    app, client = limited_app(settings, clock, login_attempts_per_ip=5)
+    async with client:
+        codes = [(await password_grant(client, username=f"user{i}", password="x")).status_code for i in range(7)]
+        assert codes == [400] * 5 + [429] * 2
+    await app.state.services.engine.dispose()
+
+
+@pytest.mark.usefixtures("user")
+async def test_limits_can_be_switched_off(settings: Settings, clock: FrozenClock) -> None:
+    app, client = limited_app(settings, clock, login_attempts_per_username=1, rate_limit_enabled=False)
+    async with client:
+        codes = [(await password_grant(client, password="x")).status_code for _ in range(3)]
+        assert codes == [400, 400, 400]
+    await app.state.services.engine.dispose()

@@ -1,0 +1,104 @@
+"""Password hashing, access JWTs and refresh token format."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+from passlib.context import CryptContext
+
+from app.clock import FrozenClock
+from app.errors import InvalidToken
+from app.security.jwt import decode_access_token, encode_access_token
+from app.security.passwords import CryptPasswordHasher
+from app.security.tokens import hash_token, is_refresh_token, new_refresh_token, new_session_id
+
+KEY = "k" * 48
+
+
+def mint(clock: FrozenClock, lifetime: timedelta = timedelta(minutes=20), **kw: str) -> str:
+    return encode_access_token(
+        sub="1", sid="s" * 32, jti="j", scope="a b", issued_at=clock.now(), lifetime=lifetime,
+        key=kw.get("key", KEY), algorithm="HS256",
+    )
+
+
+def decode(token: str, clock: FrozenClock, **kw: object) -> object:
+    return decode_access_token(token, key=KEY, algorithms=["HS256"], clock=clock, leeway=5, **kw)  # type: ignore[arg-type]
+
+
+async def test_new_hashes_are_argon2id_at_asvs_minimum() -> None:
+    hasher = CryptPasswordHasher()
+    hashed = await hasher.hash("pw")
+    assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert await hasher.verify("pw", hashed)
+    assert not await hasher.verify("wrong", hashed)
+    assert not hasher.needs_update(hashed)
+
+
+async def test_weaker_hashes_verify_and_are_upgraded() -> None:
+    hasher = CryptPasswordHasher()
+    weak_argon = CryptContext(schemes=["argon2"], argon2__memory_cost=1024, argon2__rounds=1).hash("pw")
+    bcrypt_hash = CryptContext(schemes=["bcrypt"], bcrypt__rounds=4).hash("pw")
+    for old in (weak_argon, bcrypt_hash):
+        ok, new = await hasher.verify_and_update("pw", old)
+        assert ok and new is not None and new.startswith("$argon2id$v=19$m=19456")
+
+
+async def test_unreadable_stored_hash_never_matches() -> None:
+    assert await CryptPasswordHasher().verify_and_update("pw", "not-a-hash") == (False, None)
+
+
+def test_exp_minus_iat_is_the_lifetime() -> None:
+    clock = FrozenClock()
+    claims = pyjwt.decode(mint(clock, timedelta(minutes=0.05)), KEY, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
+    assert claims["exp"] - claims["iat"] == 3
+
+
+def test_expiry_is_checked_against_the_injected_clock() -> None:
+    clock = FrozenClock()
+    token = mint(clock)
+    clock.advance(minutes=20, seconds=4)
+    decode(token, clock)
+    clock.advance(seconds=1)
+    with pytest.raises(InvalidToken):
+        decode(token, clock)
+    decode(token, clock, verify_exp=False)  # logout may still read a genuine expired token
+
+
+def test_token_from_the_future_is_refused() -> None:
+    clock = FrozenClock()
+    token = mint(clock)
+    clock.advance(seconds=-60)
+    with pytest.raises(InvalidToken):
+        decode(token, clock)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t: pyjwt.encode({"sub": "1", "sid": "s", "iat": 1, "exp": 2**40, "jti": "j"}, "other" * 10, algorithm="HS256", headers={"typ": "at+jwt"}),
+        lambda t: pyjwt.encode({"sub": "1", "sid": "s", "iat": 1, "exp": 2**40, "jti": "j"}, KEY, algorithm="HS256"),
+        lambda t: pyjwt.encode({"sub": "1", "iat": 1, "exp": 2**40, "jti": "j"}, KEY, algorithm="HS256", headers={"typ": "at+jwt"}),
+        lambda t: pyjwt.encode({"sub": "1", "sid": "s", "iat": 1, "exp": 2**40, "jti": "j"}, KEY, algorithm="HS512", headers={"typ": "at+jwt"}),
+        lambda t: pyjwt.encode({"sub": 5, "sid": "s", "iat": 1, "exp": 2**40, "jti": "j"}, KEY, algorithm="HS256", headers={"typ": "at+jwt"}),
+        lambda t: "x" * 5000,
+        lambda t: new_refresh_token(),
+    ],
+    ids=["tampered", "other-key", "untyped", "no-sid", "unpinned-alg", "int-sub", "oversized", "refresh-token"],
+)
+def test_forged_or_wrong_type_tokens_are_refused(forge: object) -> None:
+    clock = FrozenClock()
+    with pytest.raises(InvalidToken):
+        decode(forge(mint(clock)), clock)  # type: ignore[operator]
+
+
+def test_refresh_tokens_are_typed_and_random() -> None:
+    tokens = {new_refresh_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(is_refresh_token(t) for t in tokens)
+    assert not is_refresh_token(mint(FrozenClock()))
+    assert len(hash_token("x")) == 64
+    assert len(new_session_id()) == 32

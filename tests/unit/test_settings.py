@@ -1,0 +1,103 @@
+"""Settings: the contract's names and aliases, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from app.settings import Settings, describe_error
+
+
+def make(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[arg-type]
+
+
+def test_defaults() -> None:
+    s = make()
+    assert s.access_token_validity_minutes == 20
+    assert s.refresh_token_validity_minutes == 60
+    assert s.rate_limit_enabled is True
+    assert s.database_url.startswith("sqlite+aiosqlite:///")
+
+
+def test_egov_dotted_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("access.token.validity.in.minutes", "0.05")
+    monkeypatch.setenv("refresh.token.validity.in.minutes", "7")
+    s = make()
+    assert s.access_token_validity_minutes == 0.05
+    assert s.refresh_token_validity_minutes == 7
+
+
+def test_env_file_is_read(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open(os.path.join(tmp_path, ".env"), "w") as fh:
+        fh.write("ACCESS_TOKEN_VALIDITY_MINUTES=3\n")
+    assert Settings().access_token_validity_minutes == 3
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+        ("sqlite+aiosqlite:////tmp/x.db", "sqlite+aiosqlite:////tmp/x.db"),
+        ("postgresql://u:p@h:5432/d", "postgresql+asyncpg://u:p@h:5432/d"),
+        ("postgres://u:p@h/d", "postgresql+asyncpg://u:p@h/d"),
+        ("postgresql+asyncpg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+psycopg2://u@h/d", "postgresql+asyncpg://u@h/d"),
+    ],
+)
+def test_database_url_as_users_write_it(given: str, expected: str) -> None:
+    assert make(DATABASE_URL=given).database_url == expected
+
+
+@pytest.mark.parametrize(
+    "env, name",
+    [
+        ({"ACCESS_TOKEN_VALIDITY_MINUTES": "-1"}, "ACCESS_TOKEN_VALIDITY_MINUTES"),
+        ({"ACCESS_TOKEN_VALIDITY_MINUTES": "0"}, "ACCESS_TOKEN_VALIDITY_MINUTES"),
+        ({"ACCESS_TOKEN_VALIDITY_MINUTES": "abc"}, "ACCESS_TOKEN_VALIDITY_MINUTES"),
+        ({"ACCESS_TOKEN_VALIDITY_MINUTES": "nan"}, "ACCESS_TOKEN_VALIDITY_MINUTES"),
+        ({"REFRESH_TOKEN_VALIDITY_MINUTES": "inf"}, "REFRESH_TOKEN_VALIDITY_MINUTES"),
+        ({"SESSION_MAX_LIFETIME_MINUTES": "-5"}, "SESSION_MAX_LIFETIME_MINUTES"),
+        ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
+        ({"JWT_LEEWAY_SECONDS": "-1"}, "JWT_LEEWAY_SECONDS"),
+        ({"RATE_LIMIT_ENABLED": "maybe"}, "RATE_LIMIT_ENABLED"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"APP_ENV": "production"}, "JWT_SECRET"),
+        ({"APP_ENV": "production", "JWT_SECRET": "short"}, "JWT_SECRET"),
+        ({"APP_ENV": "production", "JWT_SECRET": "a" * 64}, "JWT_SECRET"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], name: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError) as info:
+        make()
+    line = describe_error(info.value)
+    assert name in line
+    assert "\n" not in line
+
+
+def test_production_accepts_a_strong_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", "k3Jx9-vQ2pL8mZ4tR7wY1nB6cF0hD5sA_eG3uI8oP2q")
+    assert make().app_env == "production"
+
+
+def test_start_up_error_is_one_line_without_traceback(tmp_path: os.PathLike[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if "VALIDITY" not in k.upper()}
+    env["ACCESS_TOKEN_VALIDITY_MINUTES"] = "-3"
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/x.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "ACCESS_TOKEN_VALIDITY_MINUTES" in lines[0]
+    assert "Traceback" not in proc.stderr
