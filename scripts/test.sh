@@ -4,7 +4,11 @@
 # allow CREATE DATABASE; each run makes a scratch database and drops it. Without a
 # reachable PostgreSQL that run skips with the reason, except in CI (CI=true), where it fails.
 source "$(dirname "$0")/_venv.sh"
-ensure_venv -e '.[test]' -e ./authclient
+extra=()
+[ -f authclient/pyproject.toml ] && extra=(-e ./authclient)  # the client package, tested here too
+ensure_venv -e '.[test]' "${extra[@]}"
+echo "== type check (mypy --strict)"
+.venv/bin/python -m mypy
 status=0
 echo "== test suite on SQLite"
 TEST_DATABASE=sqlite .venv/bin/python -m pytest "$@" || status=$?

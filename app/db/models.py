@@ -4,8 +4,9 @@ reuse detection possible (a rotated token must still be recognised when it comes
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UtcDateTime
@@ -72,3 +73,8 @@ class LoginAttempt(Base):
     bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, typed for insert()/update() on the hot paths."""
+    return cast(Table, model.__table__)

@@ -9,9 +9,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import LoginAttempt
+from app.db.models import LoginAttempt, table_of
 
-attempts = LoginAttempt.__table__
+attempts = table_of(LoginAttempt)
 
 
 class SqlAttemptStore:

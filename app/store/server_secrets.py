@@ -10,9 +10,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import ServerSecret
+from app.db.models import ServerSecret, table_of
 
-secrets_table = ServerSecret.__table__
+secrets_table = table_of(ServerSecret)
 
 
 class SqlSecretStore:

@@ -18,11 +18,11 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import LoginSession, RefreshToken, User
+from app.db.models import LoginSession, RefreshToken, User, table_of
 
-sessions = LoginSession.__table__
-tokens = RefreshToken.__table__
-users = User.__table__
+sessions = table_of(LoginSession)
+tokens = table_of(RefreshToken)
+users = table_of(User)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import User
+from app.db.models import User, table_of
 
-users = User.__table__
+users = table_of(User)
 
 
 @dataclass(frozen=True)
