@@ -40,7 +40,13 @@ class LoginSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    __table_args__ = (Index("ix_login_session_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_login_session_user_id", "user_id"),
+        # the purge looks for ended sessions by each way a session can end
+        Index("ix_login_session_expires_at", "expires_at"),
+        Index("ix_login_session_idle_expires_at", "idle_expires_at"),
+        Index("ix_login_session_revoked_at", "revoked_at"),
+    )
 
 
 class RefreshToken(Base):
@@ -73,6 +79,8 @@ class LoginAttempt(Base):
     bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_login_attempt_window_start", "window_start"),)
 
 
 def table_of(model: type[Base]) -> Table:
