@@ -7,11 +7,14 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from app.clock import SystemClock
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
+from app.oauth.housekeeping import PurgeResult, purge
+from app.store.purge import SqlPurger
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings, load_settings
 from app.store.users import DuplicateUser, SqlUserStore
@@ -35,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         if action == "create":
             cmd.add_argument("--scope", default=DEFAULT_SCOPE, help=f"space-separated scopes (default: {DEFAULT_SCOPE})")
 
+    purge = sub.add_parser("purge", help="delete ended sessions and expired login counters")
+    purge.add_argument("--batch-size", type=int, default=1000)
+
     serve = sub.add_parser("serve", help="migrate, then serve with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -51,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "users":
         return _users(settings, args)
+    if args.command == "purge":
+        return _purge(settings, args.batch_size)
     if args.command == "serve":
         return _serve(settings, args)
     return 2
@@ -102,6 +110,23 @@ def _run(settings: Settings, action: Callable[[SqlUserStore], Awaitable[T]]) -> 
             await engine.dispose()
 
     return asyncio.run(go())
+
+
+def _purge(settings: Settings, batch_size: int) -> int:
+    async def go() -> PurgeResult:
+        engine = make_engine(settings)
+        try:
+            return await purge(
+                SqlPurger(engine), SystemClock(), batch_size=max(1, batch_size),
+                retention=timedelta(minutes=settings.purge_retention_minutes),
+                attempt_window=timedelta(seconds=settings.login_attempts_window_seconds),
+            )
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(go())
+    print(f"purged {result.sessions} ended sessions and {result.attempts} login-attempt counters")
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

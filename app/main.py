@@ -6,6 +6,7 @@ calls this; tests pass their own settings and a FrozenClock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,6 +20,7 @@ from app.api.routes import health, session, tokens
 from app.api.services import Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
+from app.oauth.housekeeping import purge_forever
 from app.oauth.grants import Grants, PasswordGrant, RefreshTokenGrant
 from app.oauth.issuer import Lifetimes, TokenIssuer
 from app.oauth.keys import SigningKeys
@@ -26,6 +28,7 @@ from app.oauth.ratelimit import LoginLimits, LoginRateLimiter
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings, load_settings
 from app.store.attempts import SqlAttemptStore
+from app.store.purge import SqlPurger
 from app.store.server_secrets import SqlSecretStore
 from app.store.sessions import SqlSessionStore
 from app.store.users import SqlUserStore
@@ -76,13 +79,29 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     return Services(settings=settings, clock=clock, engine=engine, issuer=issuer, grants=grants)
 
 
+def _start_purging(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    if not settings.purge_interval_seconds:
+        return None
+    return asyncio.create_task(
+        purge_forever(
+            SqlPurger(services.engine), services.clock,
+            interval=settings.purge_interval_seconds,
+            retention=timedelta(minutes=settings.purge_retention_minutes),
+            attempt_window=timedelta(seconds=settings.login_attempts_window_seconds),
+        )
+    )
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
     services = build_services(settings, clock or SystemClock())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        purging = _start_purging(settings, services)
         yield
+        if purging is not None:
+            purging.cancel()
         await services.engine.dispose()
 
     app = FastAPI(

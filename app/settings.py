@@ -70,6 +70,20 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(
         5, gt=0, le=120, allow_inf_nan=False, validation_alias=AliasChoices("DB_CONNECT_TIMEOUT_SECONDS")
     )
+    db_pool_size: int = Field(10, ge=1, le=1000, validation_alias=AliasChoices("DB_POOL_SIZE"))
+    db_max_overflow: int = Field(10, ge=0, le=1000, validation_alias=AliasChoices("DB_MAX_OVERFLOW"))
+    db_command_timeout_seconds: float = Field(
+        10, gt=0, le=600, allow_inf_nan=False, validation_alias=AliasChoices("DB_COMMAND_TIMEOUT_SECONDS")
+    )
+    db_statement_cache_size: int = Field(
+        100, ge=0, le=10000, validation_alias=AliasChoices("DB_STATEMENT_CACHE_SIZE")
+    )
+    purge_interval_seconds: float = Field(
+        0, ge=0, le=86400 * 7, allow_inf_nan=False, validation_alias=AliasChoices("PURGE_INTERVAL_SECONDS")
+    )
+    purge_retention_minutes: float = Field(
+        1440, ge=0, le=MINUTES_MAX, allow_inf_nan=False, validation_alias=AliasChoices("PURGE_RETENTION_MINUTES")
+    )
     sqlite_busy_timeout_ms: int = Field(
         10000, ge=0, le=600000, validation_alias=AliasChoices("SQLITE_BUSY_TIMEOUT_MS")
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -28,10 +29,29 @@ def make_engine(settings: Settings) -> AsyncEngine:
         return _sqlite_engine(url, settings.sqlite_busy_timeout_ms)
     return create_async_engine(
         url,
-        pool_pre_ping=True,
+        pool_pre_ping=True,  # a connection that died with the database is replaced, not used
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_connect_timeout_seconds,
-        connect_args={"timeout": settings.db_connect_timeout_seconds, "command_timeout": 30},
+        connect_args=_asyncpg_args(settings),
     )
+
+
+def _asyncpg_args(settings: Settings) -> dict[str, Any]:
+    """Timeouts so that an unreachable or silent database becomes a 503, not a hang.
+    DB_STATEMENT_CACHE_SIZE=0 is for PgBouncer in transaction mode: a server connection
+    changes between transactions there, so no named prepared statement may outlive one."""
+    args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_command_timeout_seconds,
+    }
+    if settings.db_statement_cache_size == 0:
+        args["statement_cache_size"] = 0
+        args["prepared_statement_cache_size"] = 0
+        args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid4().hex}__"
+    else:
+        args["prepared_statement_cache_size"] = settings.db_statement_cache_size
+    return args
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:

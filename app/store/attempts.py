@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,8 +30,3 @@ class SqlAttemptStore:
                 ).returning(attempts.c.count)
                 counts.append(int((await conn.execute(stmt)).scalar_one()))
         return counts
-
-    async def purge_before(self, cutoff: datetime) -> int:
-        async with write_connection(self._engine) as conn, conn.begin():
-            result = await conn.execute(delete(attempts).where(attempts.c.window_start < cutoff))
-        return int(result.rowcount or 0)
