@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,13 +81,22 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
 @contextmanager
 def live_server(database_url: str, *, workers: int = 1, cwd: Path | None = None, **env: str) -> Iterator[str]:
     """A real `python -m app serve` on a free port; yields its base URL."""
+    with live_server_process(database_url, workers=workers, cwd=cwd, **env) as (base, _):
+        yield base
+
+
+@contextmanager
+def live_server_process(
+    database_url: str, *, workers: int = 1, cwd: Path | None = None, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Like live_server, and hands over the process (to kill it, say)."""
     port = free_port()
-    log = (cwd or ROOT) / f".server-{port}.log" if cwd else None
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty server never blocks
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=str(cwd or ROOT),
         env=server_env(database_url, **env),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -95,8 +105,8 @@ def live_server(database_url: str, *, workers: int = 1, cwd: Path | None = None,
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{out}")
+                log.seek(0)
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read()}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -105,15 +115,16 @@ def live_server(database_url: str, *, workers: int = 1, cwd: Path | None = None,
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become healthy in 30 s")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        del log
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
 
 
 def run(coro: object) -> object:
