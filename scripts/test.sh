@@ -9,6 +9,11 @@ extra=()
 ensure_venv -e '.[test]' "${extra[@]}"
 echo "== type check (mypy --strict)"
 .venv/bin/python -m mypy
+if [ "${CI:-}" = "true" ] && ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ] &&
+   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing pgbouncer from Debian (for the PgBouncer transaction-mode test)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) >/dev/null
+fi
 status=0
 echo "== test suite on SQLite"
 TEST_DATABASE=sqlite .venv/bin/python -m pytest "$@" || status=$?
