@@ -6,6 +6,7 @@ tests pass `Settings(...)` directly and nothing reads `os.environ` behind their 
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -87,6 +88,21 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         10000, ge=0, le=600000, validation_alias=AliasChoices("SQLITE_BUSY_TIMEOUT_MS")
     )
+
+    trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        """Comma-separated IPs or CIDRs whose X-Forwarded-For is believed."""
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            ipaddress.ip_network(part, strict=False)  # ValueError names the bad entry
+        return ",".join(parts)
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies.split(",") if p)
 
     @field_validator("database_url")
     @classmethod

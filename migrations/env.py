@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import models  # noqa: F401  (registers the tables)
+from app.db.engine import WRITE, sqlite_engine
 from app.db.base import Base
 
 config = context.config
@@ -37,16 +38,29 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
     )
 
 
+MIGRATION_LOCK = 72_616_879  # any constant shared by every replica
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas that start together each run `serve` -> migrate; the transaction-level
+            # advisory lock makes them take turns, and the later ones find nothing to do.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    if url.startswith("sqlite"):
+        # The server's SQLite engine: its write transactions BEGIN IMMEDIATE, so processes
+        # migrating at once queue on the write lock instead of colliding.
+        engine = sqlite_engine(url, busy_timeout_ms=60_000)
+    else:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
+            await connection.execution_options(**WRITE)
             await connection.run_sync(_run_sync)
             await connection.commit()
     finally:

@@ -66,3 +66,20 @@ def test_migration_files_are_named_by_date() -> None:
 
     names = [p.name for p in (migrations_dir() / "versions").glob("*.py") if p.name != "__init__.py"]
     assert names and all(re.match(r"^\d{4}-\d{2}-\d{2}_[a-z0-9_]+\.py$", n) for n in names)
+
+
+def test_replicas_migrating_at_once_take_turns(empty_url: str) -> None:
+    """Several replicas start together and each runs `serve` (which migrates first)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": empty_url}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "app", "migrate"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
+    diff, _ = asyncio.run(_state(empty_url))
+    assert diff == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 from urllib.parse import parse_qsl, unquote
 
@@ -124,4 +125,32 @@ def bearer_token(request: Request) -> str | None:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address for rate limits. X-Forwarded-For is believed only when the
+    peer is a configured proxy (TRUSTED_PROXIES), and then read from the right: the first
+    hop that is not one of our proxies is the client; anything left of it is the
+    client's own claim and could be forged."""
+    peer = request.client.host if request.client else None
+    networks = request.app.state.services.settings.proxy_networks
+    if peer is None or not networks or not _within(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, networks):
+            return hop if _is_ip(hop) else peer
+    return hops[0] if hops and _is_ip(hops[0]) else peer
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)

@@ -26,7 +26,7 @@ WRITE = {"sqlite_write": True}  # execution option asking for BEGIN IMMEDIATE
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if settings.is_sqlite:
-        return _sqlite_engine(url, settings.sqlite_busy_timeout_ms)
+        return sqlite_engine(url, settings.sqlite_busy_timeout_ms)
     return create_async_engine(
         url,
         pool_pre_ping=True,  # a connection that died with the database is replaced, not used
@@ -54,7 +54,7 @@ def _asyncpg_args(settings: Settings) -> dict[str, Any]:
     return args
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:
+def sqlite_engine(url: str, busy_timeout_ms: int) -> AsyncEngine:
     memory = ":memory:" in url or url.endswith(":///") or "mode=memory" in url
     # isolation_level=None hands transaction control to the "begin" hook below.
     engine = create_async_engine(

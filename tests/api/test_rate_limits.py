@@ -63,3 +63,27 @@ async def test_limits_can_be_switched_off(settings: Settings, clock: FrozenClock
         codes = [(await password_grant(client, password="x")).status_code for _ in range(3)]
         assert codes == [400, 400, 400]
     await app.state.services.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "trusted, forwarded, separate",
+    [
+        ("", "198.51.100.50", False),  # not a trusted proxy: the header is ignored
+        ("198.51.100.0/24", "203.0.113.9, 203.0.113.77", True),  # right-most untrusted hop counts
+    ],
+)
+@pytest.mark.usefixtures("user")
+async def test_forwarded_for_only_from_trusted_proxies(
+    settings: Settings, clock: FrozenClock, trusted: str, forwarded: str, separate: bool
+) -> None:
+    app, client = limited_app(settings, clock, login_attempts_per_ip=2, trusted_proxies=trusted)
+    async with client:
+        for i in range(2):
+            await password_grant(client, username=f"u{i}", password="x")
+        r = await client.post(
+            "/user/oauth/token",
+            data={"grant_type": "password", "username": "u9", "password": "x"},
+            headers={"X-Forwarded-For": forwarded},
+        )
+        assert r.status_code == (400 if separate else 429)
+    await app.state.services.engine.dispose()

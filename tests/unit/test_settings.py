@@ -68,6 +68,8 @@ def test_database_url_as_users_write_it(given: str, expected: str) -> None:
         ({"RATE_LIMIT_ENABLED": "maybe"}, "RATE_LIMIT_ENABLED"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
         ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/8, not-an-ip"}, "TRUSTED_PROXIES"),
+        ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
         ({"APP_ENV": "production"}, "JWT_SECRET"),
         ({"APP_ENV": "production", "JWT_SECRET": "short"}, "JWT_SECRET"),
         ({"APP_ENV": "production", "JWT_SECRET": "a" * 64}, "JWT_SECRET"),
