@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -16,7 +18,7 @@ class TokenResponse(BaseModel):
 
 
 class TokenForm(BaseModel):
-    grant_type: str = Field(examples=["password", "refresh_token"])
+    grant_type: Literal["password", "refresh_token"]
     username: str | None = None
     password: str | None = None
     refresh_token: str | None = None

@@ -1,0 +1,47 @@
+"""Bad input at scale: schemathesis generates requests from our own /openapi.json against
+a live server, with a real access token so the authenticated paths are reached. Any 5xx,
+any undocumented status code, or a protected route that answers without auth is a finding."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import PASSWORD, live_server
+
+pytestmark = pytest.mark.usefixtures("user")
+CHECKS = "not_a_server_error,status_code_conformance,ignored_auth"
+
+
+def schemathesis(base: str, *args: str) -> subprocess.CompletedProcess[str]:
+    st = Path(sys.executable).with_name("st")
+    return subprocess.run(
+        [str(st), "run", f"{base}/openapi.json", "--checks", CHECKS, "--max-examples", "40",
+         "--seed", "20261122", "--no-color", *args],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_schemathesis_finds_nothing(database_url: str) -> None:
+    with live_server(database_url, RATE_LIMIT_ENABLED="false") as base:
+        form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+        pair = httpx.post(f"{base}/user/oauth/token", data=form).json()
+        # /refresh takes the refresh token; logout ends the session: each gets its own run.
+        authed = schemathesis(
+            base, "-H", f"Authorization: Bearer {pair['access_token']}",
+            "--exclude-path", "/user/_logout", "--exclude-path", "/refresh",
+        )
+        assert authed.returncode == 0, authed.stdout[-6000:]
+        assert "Authentication failed" not in authed.stdout, authed.stdout[-3000:]
+        refresh = schemathesis(base, "-H", f"Authorization: Bearer {pair['refresh_token']}", "--include-path", "/refresh")
+        assert refresh.returncode == 0, refresh.stdout[-6000:]
+        logout = schemathesis(base, "--include-path", "/user/_logout")
+        assert logout.returncode == 0, logout.stdout[-6000:]
+    for run in (authed, refresh, logout):
+        assert re.search(r"\d+ generated, \d+ passed", run.stdout)
+        assert not re.search(r"\b\d+ (failed|errored)", run.stdout), run.stdout[-3000:]
