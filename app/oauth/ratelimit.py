@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from app.clock import Clock
 from app.errors import RateLimited
-from app.store.attempts import SqlAttemptStore
 from app.store.users import normalise_username
 
 
@@ -25,8 +25,14 @@ class LoginLimits:
     window: timedelta
 
 
+class AttemptStore(Protocol):
+    """SQL (app.store.attempts) or Redis (app.store.attempts_redis)."""
+
+    async def hit(self, buckets: list[str], window_start: datetime) -> list[int]: ...
+
+
 class LoginRateLimiter:
-    def __init__(self, limits: LoginLimits, store: SqlAttemptStore, clock: Clock) -> None:
+    def __init__(self, limits: LoginLimits, store: AttemptStore, clock: Clock) -> None:
         self._limits = limits
         self._store = store
         self._clock = clock
