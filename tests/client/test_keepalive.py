@@ -1,0 +1,61 @@
+"""Keep-alive: `start_auto_refresh()` refreshes an idle session on the running event loop
+(Jupyter, async services), and without a running loop refuses with one clear error."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from authclient import AsyncAuthClient, AuthClient, NoEventLoop, Session, SessionEvent
+from tests.client.helpers import USERNAME, TokenCalls
+
+LIFETIME = 3.0  # the short server's access tokens
+
+
+def _set_on_refresh(flag: threading.Event) -> Callable[[SessionEvent, Session | None], None]:
+    def callback(event: SessionEvent, _session: Session | None) -> None:
+        if event is SessionEvent.REFRESH:
+            flag.set()
+
+    return callback
+
+
+async def test_auto_refresh_keeps_idle_sessions_alive(short_server: str, password: str) -> None:
+    """Both clients at once (so the test waits for one due time, not two): the async one,
+    and the notebook case of a blocking client whose keep-alive runs on the kernel's loop
+    (the refresh itself in a worker thread, so the loop never blocks)."""
+    calls_async, calls_sync = TokenCalls(), TokenCalls()
+    aio = AsyncAuthClient(short_server, http_client=calls_async.async_client())
+    sync = AuthClient(short_server, http_client=calls_sync.sync_client())
+    firsts = [await aio.login(USERNAME, password), sync.login(USERNAME, password)]
+    refreshed = [threading.Event(), threading.Event()]
+    for client, flag in zip((aio, sync), refreshed):
+        client.on_session_change(_set_on_refresh(flag))
+    tasks = [aio.start_auto_refresh(), sync.start_auto_refresh()]
+    assert aio.start_auto_refresh() is tasks[0]  # one loop per client, however often asked
+    for _ in range(int(LIFETIME / 0.05)):  # due at 1.5 s; no request is made meanwhile
+        if all(flag.is_set() for flag in refreshed):
+            break
+        await asyncio.sleep(0.05)
+    assert all(flag.is_set() for flag in refreshed)
+    assert calls_async.refreshes == 1 and calls_sync.refreshes == 1
+    for client, first in zip((aio, sync), firsts):
+        assert client.session is not None and client.session.access_token != first.access_token
+    aio.stop_auto_refresh()
+    sync.close()
+    await asyncio.sleep(0)
+    assert all(task.cancelled() for task in tasks)
+    await aio.aclose()
+
+
+@pytest.mark.parametrize("client_type", [AuthClient, AsyncAuthClient])
+def test_without_a_running_loop_the_error_says_what_to_do(client_type: type[AuthClient | AsyncAuthClient]) -> None:
+    auth = client_type("http://127.0.0.1:9")
+    with pytest.raises(NoEventLoop) as info:
+        auth.start_auto_refresh()
+    message = str(info.value)
+    assert isinstance(info.value, RuntimeError)
+    assert "running asyncio event loop" in message and "Jupyter" in message and "async main()" in message
