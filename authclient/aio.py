@@ -13,10 +13,12 @@ the sync client (they live in `core.py`); only the I/O differs.
 
 from __future__ import annotations
 
+
 import asyncio
 import logging
 import os
-from collections.abc import AsyncGenerator, Generator
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
 from types import TracebackType
 from typing import Any
 
@@ -38,11 +40,11 @@ class AsyncAuthClient(ClientCore, httpx.Auth):
     def __init__(
         self, server: str, *, session_file: str | os.PathLike[str] | None = None,
         refresh_margin: float = DEFAULT_MARGIN, http_client: httpx.AsyncClient | None = None,
-        timeout: float = 10.0,
+        timeout: float = 10.0, clock: Callable[[], float] = time.time,
     ) -> None:
         """`http_client` carries the calls to the auth server (pass one to add hooks or a
         proxy); the client closes only the one it created itself."""
-        super().__init__(server, session_file=session_file, refresh_margin=refresh_margin)
+        super().__init__(server, session_file=session_file, refresh_margin=refresh_margin, clock=clock)
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self._owns_http = http_client is None
         self._lock = asyncio.Lock()
@@ -158,17 +160,17 @@ class AsyncAuthClient(ClientCore, httpx.Auth):
         if not self._should_refresh(session):
             return session
         try:
-            return await self._refresh(force=False)
+            return await self._refresh(force=False, seen=session.refresh_token)
         except ServerUnavailable as exc:
             return self._postpone(session, exc)
 
-    async def _refresh(self, *, force: bool, stale: str | None = None) -> Session:
+    async def _refresh(self, *, force: bool, stale: str | None = None, seen: str | None = None) -> Session:
         events: Events = []
         try:
             async with self._lock, self._afile_lock():
                 self._adopt_stored(events)
                 current = self._require()
-                if not self._still_due(current, force=force, stale=stale):
+                if not self._still_due(current, force=force, stale=stale, seen=seen):
                     return current
                 started = self._now()
                 response = await self._send(self._endpoints.refresh_grant(current.refresh_token))

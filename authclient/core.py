@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -34,8 +34,10 @@ Events = list[tuple[SessionEvent, Session | None]]
 class ClientCore:
     def __init__(
         self, server: str, *, session_file: str | os.PathLike[str] | None = None,
-        refresh_margin: float = DEFAULT_MARGIN,
+        refresh_margin: float = DEFAULT_MARGIN, clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` returns epoch seconds; tests pass their own to make a token due
+        without sleeping."""
         if refresh_margin < 0:
             raise ValueError("refresh_margin must be zero or more seconds")
         self.server = normalise_server(server)
@@ -45,6 +47,7 @@ class ClientCore:
         self._events = EventHub()
         self._session: Session | None = self._store.load(self.server) if self._store else None
         self._quiet_until = 0.0
+        self._clock = clock
 
     def __repr__(self) -> str:
         user = self._session.username if self._session else None
@@ -88,7 +91,7 @@ class ClientCore:
     # -- shared decisions ------------------------------------------------------------
 
     def _now(self) -> float:
-        return time.time()
+        return self._clock()
 
     def _current(self) -> Session | None:
         """A client started before another process logged in picks the session up here."""
@@ -110,12 +113,19 @@ class ClientCore:
             return False
         return now >= self._quiet_until or session.access_expired(now)
 
-    def _still_due(self, current: Session, *, force: bool, stale: str | None) -> bool:
-        """Asked again under the lock: a waiter must not repeat the refresh it waited for."""
+    def _still_due(
+        self, current: Session, *, force: bool, stale: str | None, seen: str | None = None
+    ) -> bool:
+        """Asked again under the lock: a waiter must not repeat the refresh it waited for.
+        `seen` is the refresh token the waiter found due: if the pair changed meanwhile,
+        that refresh happened (here or in another process) and the new pair is used, even
+        on a loaded machine where the new pair is already near its own refresh time."""
         if force:
             return True
         if stale is not None:  # a 401 for this access token: refresh unless it was replaced
             return current.access_token == stale
+        if seen is not None and current.refresh_token != seen:
+            return False
         return current.needs_refresh(self._now(), self.refresh_margin)
 
     def _postpone(self, session: Session, exc: ServerUnavailable) -> Session:
