@@ -1,4 +1,4 @@
-"""python -m app: migrate, users, serve. Calls the stores directly, never over HTTP."""
+"""python -m app: migrate, users, keys, clients, serve. Calls the stores directly, never over HTTP."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from app import cli_trust
 from app.clock import SystemClock
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         if action == "create":
             cmd.add_argument("--scope", default=DEFAULT_SCOPE, help=f"space-separated scopes (default: {DEFAULT_SCOPE})")
 
+    cli_trust.add_parsers(sub)
+
     purge = sub.add_parser("purge", help="delete ended sessions and expired login counters")
     purge.add_argument("--batch-size", type=int, default=1000)
 
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "users":
         return _users(settings, args)
+    if args.command in ("keys", "clients"):
+        return cli_trust.run(settings, args)
     if args.command == "purge":
         return _purge(settings, args.batch_size)
     if args.command == "serve":

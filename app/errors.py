@@ -29,6 +29,13 @@ class InvalidClient(OAuthError):
     default_description = "Client authentication failed."
 
 
+class UnauthorizedClient(OAuthError):
+    """RFC 6749 §5.2: the client is authenticated but not registered for this grant type."""
+
+    error = "unauthorized_client"
+    default_description = "The client is not allowed to use this grant type."
+
+
 class InvalidGrant(OAuthError):
     error = "invalid_grant"
     default_description = "The grant is invalid, expired or revoked."
@@ -50,6 +57,19 @@ class InvalidToken(OAuthError):
     error = "invalid_token"
     status_code = 401
     default_description = "The access token is invalid, expired or revoked."
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 §3.1: a valid token without the scopes the route needs. 403, not 401: the
+    client is known, new credentials of the same grant would not help."""
+
+    error = "insufficient_scope"
+    status_code = 403
+    default_description = "The access token does not carry the scope this resource requires."
+
+    def __init__(self, required: list[str] | tuple[str, ...], description: str | None = None) -> None:
+        super().__init__(description)
+        self.required = tuple(required)
 
 
 class MissingToken(OAuthError):

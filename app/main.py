@@ -12,25 +12,32 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
-from app.api.routes import health, session, tokens
+from app.api.openapi import install_openapi_additions
+from app.api.routes import discovery, health, introspection, session, tokens
 from app.api.services import Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
 from app.oauth.housekeeping import purge_forever
 from app.oauth.grants import Grants, PasswordGrant, RefreshTokenGrant
 from app.oauth.issuer import Lifetimes, TokenIssuer
-from app.oauth.keys import SigningKeys
-from app.oauth.ratelimit import LoginLimits, LoginRateLimiter
+from app.oauth.clients import ClientAuthenticator
+from app.oauth.introspection import TokenInspector
+from app.oauth.keys import build_key_ring
+from app.oauth.stored_keys import KeyPolicy
+from app.oauth.ratelimit import AttemptStore, LoginLimits, LoginRateLimiter
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings, load_settings
 from app.store.attempts import SqlAttemptStore
+from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
-from app.store.server_secrets import SqlSecretStore
+from app.store.clients import SqlClientStore
 from app.store.sessions import SqlSessionStore
+from app.store.token_lookup import SqlTokenLookup
 from app.store.users import SqlUserStore
 
 DESCRIPTION = """OAuth 2.0 token server: password and refresh_token grants with rotating,
@@ -40,20 +47,31 @@ Use **Authorize** with a username and password (OAuth2 password flow) to try the
 protected routes."""
 
 
+def _attempt_store(settings: Settings, engine: AsyncEngine) -> AttemptStore:
+    """Login counters live in the database unless REDIS_URL names a Redis."""
+    if settings.redis_url is None:
+        return SqlAttemptStore(engine)
+    return RedisAttemptStore(
+        settings.redis_url.get_secret_value(), settings.login_attempts_window_seconds,
+        timeout=settings.db_connect_timeout_seconds,
+    )
+
+
 def build_services(settings: Settings, clock: Clock) -> Services:
     engine = make_engine(settings)
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    lifetimes = Lifetimes(
+        access=timedelta(minutes=settings.access_token_validity_minutes),
+        refresh=timedelta(minutes=settings.refresh_token_validity_minutes),
+        session_max=timedelta(minutes=settings.session_max_lifetime_minutes),
+        leeway=timedelta(seconds=settings.jwt_leeway_seconds),
+    )
+    keys = build_key_ring(
+        settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
+    )
+    session_store = SqlSessionStore(engine)
     issuer = TokenIssuer(
-        store=SqlSessionStore(engine),
-        keys=SigningKeys(secret, SqlSecretStore(engine), clock),
-        clock=clock,
-        lifetimes=Lifetimes(
-            access=timedelta(minutes=settings.access_token_validity_minutes),
-            refresh=timedelta(minutes=settings.refresh_token_validity_minutes),
-            session_max=timedelta(minutes=settings.session_max_lifetime_minutes),
-            leeway=timedelta(seconds=settings.jwt_leeway_seconds),
-        ),
-        algorithm=settings.jwt_algorithm,
+        store=session_store, keys=keys, clock=clock, lifetimes=lifetimes,
+        issuer=settings.jwt_issuer, audience=settings.jwt_audience,
     )
     limiter = LoginRateLimiter(
         LoginLimits(
@@ -62,7 +80,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             per_ip=settings.login_attempts_per_ip,
             window=timedelta(seconds=settings.login_attempts_window_seconds),
         ),
-        SqlAttemptStore(engine),
+        _attempt_store(settings, engine),
         clock,
     )
     grants = Grants(
@@ -76,7 +94,15 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             "refresh_token": RefreshTokenGrant(issuer=issuer),
         }
     )
-    return Services(settings=settings, clock=clock, engine=engine, issuer=issuer, grants=grants)
+    return Services(
+        settings=settings, clock=clock, engine=engine, issuer=issuer, grants=grants, keys=keys,
+        clients=ClientAuthenticator(
+            SqlClientStore(engine), allow_unregistered=settings.allow_unregistered_public_clients
+        ),
+        inspector=TokenInspector(
+            issuer=issuer, lookup=SqlTokenLookup(engine), sessions=session_store, clock=clock
+        ),
+    )
 
 
 def _start_purging(settings: Settings, services: Services) -> asyncio.Task[None] | None:
@@ -115,5 +141,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(tokens.router)
     app.include_router(session.router)
     app.include_router(health.router)
+    app.include_router(introspection.router)
+    app.include_router(discovery.router)
+    install_openapi_additions(app, settings.scopes)
     app.add_middleware(BodySizeLimit)
     return app

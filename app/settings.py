@@ -7,10 +7,14 @@ tests pass `Settings(...)` directly and nothing reads `os.environ` behind their 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.security.jwk import HMAC_ALGORITHMS, load_pem_private_key, load_pem_public_key
 
 MINUTES_MAX = 60 * 24 * 366 * 10  # ten years: beyond that a lifetime is a typo, not a policy
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
@@ -49,7 +53,7 @@ class Settings(BaseSettings):
     )
     session_max_lifetime_minutes: float = _minutes(1440, "SESSION_MAX_LIFETIME_MINUTES")
     jwt_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("JWT_SECRET"))
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "EdDSA", "ES256", "RS256"] = Field(
         "HS256", validation_alias=AliasChoices("JWT_ALGORITHM")
     )
     jwt_leeway_seconds: float = Field(
@@ -89,7 +93,89 @@ class Settings(BaseSettings):
         10000, ge=0, le=600000, validation_alias=AliasChoices("SQLITE_BUSY_TIMEOUT_MS")
     )
 
+    # Tokens other services can trust: issuer and audience (RFC 9068), asymmetric keys,
+    # the client registry and the scopes the server advertises.
+    jwt_issuer: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("JWT_ISSUER"))
+    jwt_audience: str = Field(
+        "authserver", min_length=1, max_length=255, validation_alias=AliasChoices("JWT_AUDIENCE")
+    )
+    jwt_private_key_file: str | None = Field(None, validation_alias=AliasChoices("JWT_PRIVATE_KEY_FILE"))
+    jwt_public_key_files: str = Field("", validation_alias=AliasChoices("JWT_PUBLIC_KEY_FILES"))
+    jwt_key_encryption_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("JWT_KEY_ENCRYPTION_KEY")
+    )
+    allow_unregistered_public_clients: bool = Field(
+        True, validation_alias=AliasChoices("ALLOW_UNREGISTERED_PUBLIC_CLIENTS")
+    )
+    scopes_supported: str = Field(
+        "profile read write", validation_alias=AliasChoices("SCOPES_SUPPORTED")
+    )
+
+    @field_validator("jwt_issuer")
+    @classmethod
+    def _issuer_is_a_url(cls, value: str) -> str:
+        """RFC 8414 §2: an http(s) URL without query or fragment; the discovery document
+        builds every endpoint URL on it, so it is this server's public base URL."""
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+            raise ValueError("expected this server's public URL, e.g. https://auth.example.com")
+        return value.strip().rstrip("/")
+
+    @field_validator("scopes_supported")
+    @classmethod
+    def _scope_tokens(cls, value: str) -> str:
+        parts = value.split()
+        if any(any(c in '"\\' or not 0x21 <= ord(c) <= 0x7E for c in p) for p in parts):
+            raise ValueError("space-separated scope names of printable ASCII")
+        return " ".join(dict.fromkeys(parts))
+
+    @model_validator(mode="after")
+    def _keys_fit_the_algorithm(self) -> Settings:
+        """Key files are read now, so a wrong path or key type stops start-up with one
+        line instead of failing the first token request."""
+        asymmetric = self.jwt_algorithm not in HMAC_ALGORITHMS
+        for name, path in [("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file)] + [
+            ("JWT_PUBLIC_KEY_FILES", f) for f in self.public_key_files
+        ]:
+            if not path:
+                continue
+            if not asymmetric:
+                raise ValueError(f"{name} needs JWT_ALGORITHM EdDSA, ES256 or RS256")
+            try:
+                data = Path(path).read_bytes()
+                if name == "JWT_PRIVATE_KEY_FILE":
+                    load_pem_private_key(data, self.jwt_algorithm)
+                else:
+                    load_pem_public_key(data)
+            except (OSError, ValueError, TypeError) as exc:
+                raise ValueError(f"{name}: cannot use {path!r} ({exc})") from None
+        if self.app_env == "production" and asymmetric and not self.jwt_private_key_file:
+            kek = self.jwt_key_encryption_key.get_secret_value() if self.jwt_key_encryption_key else ""
+            if len(kek.encode()) < MIN_SECRET_BYTES or len(set(kek)) < 8:
+                raise ValueError(
+                    f"JWT_KEY_ENCRYPTION_KEY must be set to at least {MIN_SECRET_BYTES} random bytes "
+                    f"when APP_ENV=production keeps {self.jwt_algorithm} keys in the database "
+                    f"(or set JWT_PRIVATE_KEY_FILE)"
+                )
+        return self
+
+    @property
+    def public_key_files(self) -> list[str]:
+        return [f.strip() for f in self.jwt_public_key_files.split(",") if f.strip()]
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scopes_supported.split()
+
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://host:port/db, rediss://... or unix://...")
+        return value or None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -121,8 +207,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_refuses_weak_settings(self) -> Settings:
-        if self.app_env != "production":
-            return self
+        if self.app_env != "production" or not self.jwt_algorithm.startswith("HS"):
+            return self  # asymmetric keys are checked in _keys_fit_the_algorithm
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
         if not secret:
             raise ValueError("JWT_SECRET must be set when APP_ENV=production")

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.errors import (
+    InsufficientScope,
     InvalidClient,
     InvalidCredentials,
     InvalidRequest,
@@ -44,6 +45,11 @@ def challenge(exc: OAuthError) -> str | None:
         return (
             f'Bearer realm="authserver", error="invalid_token", '
             f'error_description="{_quote(exc.description)}"'
+        )
+    if isinstance(exc, InsufficientScope):
+        return (
+            f'Bearer realm="authserver", error="insufficient_scope", '
+            f'error_description="{_quote(exc.description)}", scope="{_quote(" ".join(exc.required))}"'
         )
     if isinstance(exc, InvalidClient):
         return 'Basic realm="authserver"'
@@ -89,8 +95,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_oauth_error_handler(app: FastAPI) -> None:
+    """Just the OAuthError rendering: for other services using the resource-server
+    helper, which keep their own handlers for everything else."""
     app.add_exception_handler(OAuthError, _oauth_error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    install_oauth_error_handler(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import Request
 
 from app.errors import InvalidClient, InvalidRequest
+from app.oauth.clients import ClientCredentials
 
 MAX_FIELDS = 32
 
@@ -78,10 +79,10 @@ def read_json_object(body: bytes) -> dict[str, object]:
     return data
 
 
-def basic_client_id(request: Request) -> str | None:
-    """RFC 6749 §2.3.1 client authentication by HTTP Basic. No client registry exists
-    yet, so only public clients are known: a client_id with an empty secret. A secret we
-    cannot verify is refused rather than silently ignored."""
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """RFC 6749 §2.3.1 HTTP Basic client authentication: id and secret, each
+    form-urlencoded before the Base64. An empty secret is a public client naming itself
+    (the contract's form); a malformed header or another scheme is invalid_client."""
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -94,22 +95,32 @@ def basic_client_id(request: Request) -> str | None:
         raise InvalidClient("Malformed client credentials.") from None
     client_id, sep, secret = decoded.partition(":")
     client_id, secret = unquote(client_id), unquote(secret)
-    if not sep or not client_id or secret:
+    if not sep or not client_id or "\x00" in client_id + secret:
         raise InvalidClient()
-    return _clean("client_id", client_id)
+    return client_id, secret
 
 
-def client_id_of(request: Request, params: dict[str, str]) -> str | None:
-    from_header = basic_client_id(request)
-    from_form = params.get("client_id")
-    if params.get("client_secret"):
-        raise InvalidClient()
-    if from_header and from_form and from_header != from_form:
+def client_credentials(request: Request, params: dict[str, str]) -> ClientCredentials:
+    """Who the client says it is, by exactly one method (RFC 6749 §2.3): HTTP Basic,
+    client_secret in the form, or a bare client_id (public clients). Checked against the
+    registry by the domain, not here."""
+    basic = basic_credentials(request)
+    form_id, form_secret = params.get("client_id"), params.get("client_secret")
+    if basic is not None and form_secret is not None:
+        raise InvalidRequest("Use one client authentication method, not two.")
+    if basic is not None and form_id and form_id != basic[0]:
         raise InvalidRequest("client_id differs between the form and the Authorization header.")
-    client_id = from_header or from_form
+    client_id: str | None
+    secret: str | None
+    if basic is not None:
+        client_id, secret = basic[0], basic[1] or None
+    else:
+        client_id, secret = form_id, form_secret
+    if client_id is None and secret is not None:
+        raise InvalidClient()
     if client_id is not None and (len(client_id) > 255 or not client_id.isprintable()):
         raise InvalidClient()
-    return client_id
+    return ClientCredentials(client_id=client_id, secret=secret)
 
 
 def bearer_token(request: Request) -> str | None:

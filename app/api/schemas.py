@@ -61,6 +61,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
     text = {
         400: "Malformed request, or an RFC 6749 §5.2 error.",
         401: "Missing, invalid, expired or revoked credentials.",
+        403: "The access token lacks a scope this route requires (insufficient_scope).",
         413: "The request body is too large.",
         429: "Too many attempts; see Retry-After.",
         503: "The database is unreachable; retry after Retry-After. No token was consumed.",

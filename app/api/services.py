@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import Clock
+from app.oauth.clients import ClientAuthenticator
 from app.oauth.grants import Grants
+from app.oauth.introspection import TokenInspector
 from app.oauth.issuer import TokenIssuer
+from app.oauth.keys import KeyRing
 from app.settings import Settings
 
 
@@ -19,3 +22,6 @@ class Services:
     engine: AsyncEngine
     issuer: TokenIssuer
     grants: Grants
+    keys: KeyRing
+    clients: ClientAuthenticator
+    inspector: TokenInspector

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, UtcDateTime
@@ -39,6 +39,11 @@ class LoginSession(Base):
     last_refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Metadata users see in their session list. last_used_at is written at most once a
+    # minute per session, so the protected-route hot path stays read-only.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_login_session_user_id", "user_id"),
@@ -57,6 +62,10 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # For the refresh grace period: the token this one was rotated into, and that pair
+    # encrypted, so a client that lost the answer can be given the same pair again.
+    successor_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    successor_pair: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_refresh_token_session_id", "session_id"),)
 
@@ -81,6 +90,61 @@ class LoginAttempt(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_login_attempt_window_start", "window_start"),)
+
+
+class SigningKeyRow(Base):
+    """Asymmetric signing keys, one per generation. The newest generation whose
+    `activates_at` has come signs; a newer one is already published (so verifiers can
+    fetch it before they meet it), an older one verifies until the tokens it signed have
+    expired, then it is retired and its private half erased. `generation` is unique, so
+    two processes that rotate at once cannot both install a key: one insert wins."""
+
+    __tablename__ = "signing_key"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    public_jwk: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str | None] = mapped_column(Text, nullable=True)  # encrypted; NULL once retired
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    activates_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (UniqueConstraint("generation", name="uq_signing_key_generation"),)
+
+
+class OAuthClient(Base):
+    """A registered client (RFC 6749 §2). Confidential clients have a secret, stored only
+    as SHA-256: it is 256 random bits we generated, so a fast hash loses nothing. Grant
+    types and scope are space-separated lists the client is limited to."""
+
+    __tablename__ = "oauth_client"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(150))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    grant_types: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(Base):
+    """Security events, append-only. Never a token, password or secret: ids and names only."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    event: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    username: Mapped[str | None] = mapped_column(String(150), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_audit_event_at", "at"), Index("ix_audit_event_user_id", "user_id"))
 
 
 def table_of(model: type[Base]) -> Table:

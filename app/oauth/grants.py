@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.errors import InvalidGrant, InvalidRequest, InvalidScope, UnsupportedGrantType
+from app.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient, UnsupportedGrantType
+from app.oauth.clients import ANONYMOUS, Client
 from app.oauth.issuer import IssuedTokens, TokenIssuer
 from app.oauth.ratelimit import LoginRateLimiter
 from app.security.passwords import PasswordHasher
@@ -28,6 +29,7 @@ class TokenRequest:
     scope: str | None = None
     client_id: str | None = None
     client_ip: str | None = None
+    client: Client = ANONYMOUS  # as authenticated by the token endpoint; /login and /refresh name none
 
 
 class Grant(Protocol):
@@ -82,7 +84,7 @@ class PasswordGrant:
             raise InvalidGrant("Invalid username or password.")
         if upgraded:
             await self._users.set_password_hash(user.id, upgraded)
-        scope = narrow_scope(request.scope, user.scope)
+        scope = narrow_scope(request.scope, request.client.limit_scope(user.scope))
         return await self._issuer.start_session(
             user_id=user.id, username=user.username, scope=scope, client_id=request.client_id
         )
@@ -99,7 +101,9 @@ class RefreshTokenGrant:
         if not request.refresh_token:
             raise InvalidRequest("refresh_token is required.")
         # Scope is checked before the token is spent: malformed here, too wide in the store.
-        return await self._issuer.rotate(request.refresh_token, scope=parse_scope(request.scope))
+        return await self._issuer.rotate(
+            request.refresh_token, scope=parse_scope(request.scope), client_id=request.client.client_id
+        )
 
 
 class Grants:
@@ -114,4 +118,6 @@ class Grants:
         grant = self._grants.get(request.grant_type)
         if grant is None:
             raise UnsupportedGrantType()
+        if not request.client.allows_grant(request.grant_type):
+            raise UnauthorizedClient()
         return await grant(request)

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 
 from app.clock import Clock
 from app.errors import InvalidGrant, InvalidScope, InvalidToken
-from app.oauth.keys import SigningKeys
-from app.security.jwt import AccessClaims, decode_access_token, encode_access_token
+from app.oauth.clients import ANONYMOUS_CLIENT_ID
+from app.oauth.keys import KeyRing
+from app.security.jwk import SigningKey
+from app.security.jwt import AccessClaims, decode_access_token, encode_access_token, read_header
 from app.security.tokens import hash_token, is_refresh_token, new_jti, new_refresh_token, new_session_id
-from app.store.sessions import RotateFailure, SessionInfo, SessionStore
+from app.store.sessions import LiveSession, RotateFailure, SessionInfo, SessionStore
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,20 @@ class Principal:
 
 class TokenIssuer:
     def __init__(
-        self, *, store: SessionStore, keys: SigningKeys, clock: Clock,
-        lifetimes: Lifetimes, algorithm: str,
+        self, *, store: SessionStore, keys: KeyRing, clock: Clock,
+        lifetimes: Lifetimes, issuer: str, audience: str,
     ) -> None:
         self._store = store
         self._keys = keys
         self._clock = clock
         self._life = lifetimes
-        self._alg = algorithm
+        self._issuer = issuer
+        self._audience = audience
 
     async def start_session(
         self, *, user_id: int, username: str, scope: str, client_id: str | None
     ) -> IssuedTokens:
+        key = await self._keys.signing_key()  # first: a store outage must fail before any write
         now = self._clock.now()
         expires_at = now + self._life.session_max
         refresh = new_refresh_token()
@@ -66,31 +70,35 @@ class TokenIssuer:
             client_id=client_id, now=now, expires_at=expires_at, refresh_hash=hash_token(refresh),
             refresh_expires_at=min(now + self._life.refresh, expires_at),
         )
-        return await self._mint(info, refresh, scope, now)
+        return self._mint(info, refresh, scope, now, key)
 
-    async def rotate(self, refresh_token: str, *, scope: list[str] | None = None) -> IssuedTokens:
+    async def rotate(
+        self, refresh_token: str, *, scope: list[str] | None = None, client_id: str | None = None
+    ) -> IssuedTokens:
         """Raises InvalidGrant for an unknown, expired, ended or reused token; on reuse the
-        store has already revoked the session (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2)."""
+        store has already revoked the session (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2). A
+        token issued to a registered client refreshes only for that client (RFC 6749 §6)."""
         if not is_refresh_token(refresh_token):
             raise InvalidGrant("The refresh token is invalid.")
+        key = await self._keys.signing_key()  # before the token is spent: an outage consumes nothing
         now = self._clock.now()
         successor = new_refresh_token()
         outcome = await self._store.rotate(
             token_hash=hash_token(refresh_token), successor_hash=hash_token(successor),
-            now=now, refresh_lifetime=self._life.refresh, narrow_to=scope,
+            now=now, refresh_lifetime=self._life.refresh, narrow_to=scope, client_id=client_id,
         )
         if outcome.failure is RotateFailure.SCOPE:
             raise InvalidScope()
         if outcome.session is None:
             raise InvalidGrant(_FAILURE_TEXT[outcome.failure or RotateFailure.UNKNOWN])
         granted = outcome.session.scope if scope is None else " ".join(scope)
-        return await self._mint(outcome.session, successor, granted, now)
+        return self._mint(outcome.session, successor, granted, now, key)
 
-    async def _mint(self, info: SessionInfo, refresh: str, scope: str, now: datetime) -> IssuedTokens:
+    def _mint(self, info: SessionInfo, refresh: str, scope: str, now: datetime, key: SigningKey) -> IssuedTokens:
         access = encode_access_token(
             sub=str(info.user_id), sid=info.id, jti=new_jti(), scope=scope, issued_at=now,
-            lifetime=self._life.access, key=await self._keys.secret(), algorithm=self._alg,
-            client_id=info.client_id,
+            lifetime=self._life.access, key=key.private, algorithm=key.algorithm, kid=key.kid,
+            client_id=info.client_id or ANONYMOUS_CLIENT_ID, issuer=self._issuer, audience=self._audience,
         )
         return IssuedTokens(
             access_token=access,
@@ -105,9 +113,9 @@ class TokenIssuer:
     async def authenticate(self, access_token: str) -> Principal:
         """Signature and expiry, then the session must still be live: that check is what
         makes logout and reuse revocation take effect at once."""
-        claims = await self._decode(access_token, verify_exp=True)
-        live = await self._store.live(claims.sid, self._clock.now())
-        if live is None or str(live.user_id) != claims.sub:
+        claims = await self.verify(access_token, verify_exp=True)
+        live = await self.session_live(claims)
+        if live is None:
             raise InvalidToken("The session has ended.")
         return Principal(
             user_id=live.user_id, username=live.username, session_id=live.id,
@@ -121,18 +129,30 @@ class TokenIssuer:
         if is_refresh_token(token):
             session_id = await self._store.session_of_refresh(hash_token(token))
         else:
-            session_id = (await self._decode(token, verify_exp=False)).sid
+            session_id = (await self.verify(token, verify_exp=False)).sid
             if not await self._store.exists(session_id):
                 session_id = None
         if session_id is None:
             raise InvalidToken()
         await self._store.revoke(session_id, self._clock.now(), "logout")
 
-    async def _decode(self, token: str, *, verify_exp: bool) -> AccessClaims:
+    async def verify(self, token: str, *, verify_exp: bool = True) -> AccessClaims:
+        """Signature, type, issuer, audience and (unless told otherwise) expiry; not the
+        session. The key is the one the `kid` names, and only its own algorithm is
+        accepted: no `none`, no HS256 signed with a public key (RFC 8725 §2.1)."""
+        header = read_header(token)
+        key = await self._keys.verification_key(header.kid) if header.kid else None
+        if key is None or header.alg != key.algorithm:
+            raise InvalidToken()
         return decode_access_token(
-            token, key=await self._keys.secret(), algorithms=[self._alg], clock=self._clock,
+            token, key=key.key, algorithms=[key.algorithm], clock=self._clock,
             leeway=self._life.leeway.total_seconds(), verify_exp=verify_exp,
+            issuer=self._issuer, audience=self._audience,
         )
+
+    async def session_live(self, claims: AccessClaims) -> LiveSession | None:
+        live = await self._store.live(claims.sid, self._clock.now())
+        return live if live is not None and str(live.user_id) == claims.sub else None
 
 
 _FAILURE_TEXT = {
@@ -141,6 +161,7 @@ _FAILURE_TEXT = {
     RotateFailure.ENDED: "The session has ended.",
     RotateFailure.REUSED: "The refresh token was already used; the session is revoked.",
     RotateFailure.SCOPE: "The requested scope exceeds the original grant.",
+    RotateFailure.CLIENT: "The refresh token was issued to another client.",
 }
 
 

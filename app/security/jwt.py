@@ -1,7 +1,14 @@
-"""Access tokens as signed JWTs (RFC 7519), typed `at+jwt` (RFC 9068 §2.1)."""
+"""Access tokens as signed JWTs (RFC 7519) in the RFC 9068 profile: typed `at+jwt`,
+with `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `scope` and our session `sid`.
+
+Verification follows RFC 8725: the header is read first only to pick a key (`kid`,
+checked to be a plain identifier) and to check the type; the signature is then checked
+with the algorithm of that key, never one the token chooses.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -9,11 +16,12 @@ from typing import Any
 import jwt as pyjwt
 
 from app.clock import Clock
-from app.errors import InvalidToken
+from app.errors import InsufficientScope, InvalidToken
 
 ACCESS_TYP = "at+jwt"
 MAX_TOKEN_LENGTH = 4096  # larger than any token we mint; a bigger one is garbage, not work
 REQUIRED = ["sub", "sid", "exp", "iat", "jti"]
+KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,36 @@ class AccessClaims:
     iat: datetime
     exp: datetime
     client_id: str | None = None
+    iss: str | None = None
+    aud: tuple[str, ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(self.scope.split())
+
+
+@dataclass(frozen=True)
+class TokenHeader:
+    alg: str
+    kid: str | None
+
+
+def read_header(token: str) -> TokenHeader:
+    """The unverified header, only to choose a key: typed `at+jwt` (RFC 9068 §4, so an ID
+    token or any other JWT is refused), and a `kid` that is a plain identifier, so a path,
+    a URL or a query in it never reaches a key lookup (RFC 8725 §3.10)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken()
+    try:
+        header = pyjwt.get_unverified_header(token)
+    except (pyjwt.PyJWTError, ValueError, TypeError, UnicodeError):
+        raise InvalidToken() from None
+    alg, kid = header.get("alg"), header.get("kid")
+    if header.get("typ") != ACCESS_TYP or not isinstance(alg, str):
+        raise InvalidToken()
+    if kid is not None and (not isinstance(kid, str) or not KID_PATTERN.match(kid)):
+        raise InvalidToken()
+    return TokenHeader(alg=alg, kid=kid)
 
 
 def encode_access_token(
@@ -35,9 +73,12 @@ def encode_access_token(
     scope: str,
     issued_at: datetime,
     lifetime: timedelta,
-    key: str,
+    key: Any,
     algorithm: str,
     client_id: str | None = None,
+    kid: str | None = None,
+    issuer: str | None = None,
+    audience: str | None = None,
 ) -> str:
     iat = int(issued_at.timestamp())
     payload: dict[str, Any] = {
@@ -51,34 +92,41 @@ def encode_access_token(
     }
     if client_id:
         payload["client_id"] = client_id
-    return pyjwt.encode(payload, key, algorithm=algorithm, headers={"typ": ACCESS_TYP})
+    if issuer:
+        payload["iss"] = issuer
+    if audience:
+        payload["aud"] = audience
+    headers = {"typ": ACCESS_TYP, **({"kid": kid} if kid else {})}
+    return pyjwt.encode(payload, key, algorithm=algorithm, headers=headers)
 
 
 def decode_access_token(
     token: str,
     *,
-    key: str,
+    key: Any,
     algorithms: list[str],
     clock: Clock,
     leeway: float,
     verify_exp: bool = True,
+    issuer: str | None = None,
+    audience: str | None = None,
 ) -> AccessClaims:
     """PyJWT checks exp/iat against the wall clock, which tests cannot move. So PyJWT
-    verifies the signature, the pinned algorithms and the required claims; exp/iat are
-    checked here against the injected clock, with the configured leeway. `verify_exp=False`
-    serves logout only, where a genuine but expired token may still end its session."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidToken()
+    verifies the signature, the pinned algorithms, `iss`, `aud` and the required claims;
+    exp/iat are checked here against the injected clock, with the configured leeway.
+    `verify_exp=False` serves logout and revocation only, where a genuine but expired
+    token may still end its session."""
+    read_header(token)
+    required = REQUIRED + (["iss"] if issuer else []) + (["aud"] if audience else [])
     try:
-        header = pyjwt.get_unverified_header(token)
-        if header.get("typ") != ACCESS_TYP:
-            raise InvalidToken()
         claims = pyjwt.decode(
             token,
             key,
             algorithms=algorithms,
+            issuer=issuer,
+            audience=audience,
             options={
-                "require": REQUIRED,
+                "require": required,
                 "verify_exp": False,
                 "verify_iat": False,
                 "verify_nbf": False,
@@ -93,10 +141,12 @@ def decode_access_token(
             sub=_text(claims["sub"]),
             sid=_text(claims["sid"]),
             jti=_text(claims["jti"]),
-            scope=str(claims.get("scope") or ""),
+            scope=_optional_text(claims.get("scope") or None) or "",
             iat=iat,
             exp=exp,
-            client_id=claims.get("client_id"),
+            client_id=_optional_text(claims.get("client_id")),
+            iss=_optional_text(claims.get("iss")),
+            aud=_audiences(claims.get("aud")),
         )
     except (TypeError, ValueError, OverflowError, OSError):
         raise InvalidToken() from None
@@ -113,3 +163,23 @@ def _text(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("claim must be a non-empty string")
     return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _audiences(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError("aud must be a string or a list of strings")
+
+
+def check_scopes(needed: list[str], granted: tuple[str, ...]) -> None:
+    """RFC 6750 §3.1: a valid token without every needed scope is insufficient_scope."""
+    if not set(needed) <= set(granted):
+        raise InsufficientScope(needed)

@@ -10,6 +10,7 @@ token unused: a database error never burns a token.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,11 +19,13 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import LoginSession, RefreshToken, User, table_of
+from app.store.reuse import STRICT, ReusePolicy, Verdict, diagnose, revoke
+from app.db.models import LoginSession, OAuthClient, RefreshToken, User, table_of
 
 sessions = table_of(LoginSession)
 tokens = table_of(RefreshToken)
 users = table_of(User)
+clients = table_of(OAuthClient)
 
 
 @dataclass(frozen=True)
@@ -50,23 +53,32 @@ class RotateFailure(enum.Enum):
     REUSED = "reused"
     ENDED = "ended"
     SCOPE = "scope"  # a refresh asked for more than the session was granted
+    CLIENT = "client"  # the session belongs to a registered client other than the caller
 
 
 @dataclass(frozen=True)
 class RotateOutcome:
     session: SessionInfo | None = None
     failure: RotateFailure | None = None
+    session_id: str | None = None  # of a failed rotation, for the audit trail
+    sealed_pair: str | None = None  # a grace-period retry: the same pair, encrypted
+    reported: bool = False  # reuse in report mode: refused, session kept
+
+
+Sealer = Callable[[SessionInfo], Awaitable[str]]
 
 
 class SessionStore(Protocol):
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
         now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
+        user_agent: str | None = None, ip: str | None = None,
     ) -> SessionInfo: ...
 
     async def rotate(
         self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
-        narrow_to: list[str] | None = None,
+        narrow_to: list[str] | None = None, client_id: str | None = None,
+        policy: ReusePolicy = STRICT, seal: Sealer | None = None,
     ) -> RotateOutcome: ...
 
     async def session_of_refresh(self, token_hash: str) -> str | None: ...
@@ -85,28 +97,33 @@ class SqlSessionStore:
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
         now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
+        user_agent: str | None = None, ip: str | None = None,
     ) -> SessionInfo:
         async with write_connection(self._engine) as conn, conn.begin():
             await conn.execute(
-            insert(sessions).values(
-                id=session_id, user_id=user_id, scope=scope, client_id=client_id,
-                created_at=now, expires_at=expires_at, idle_expires_at=refresh_expires_at,
-            )
+                insert(sessions).values(
+                    id=session_id, user_id=user_id, scope=scope, client_id=client_id,
+                    created_at=now, expires_at=expires_at, idle_expires_at=refresh_expires_at,
+                    user_agent=(user_agent or None) and user_agent[:512], ip=ip,
+                )
             )
             await conn.execute(
-            insert(tokens).values(
-                token_hash=refresh_hash, session_id=session_id,
-                issued_at=now, expires_at=refresh_expires_at,
-            )
+                insert(tokens).values(
+                    token_hash=refresh_hash, session_id=session_id,
+                    issued_at=now, expires_at=refresh_expires_at,
+                )
             )
         return SessionInfo(session_id, user_id, username, scope, client_id, expires_at, refresh_expires_at)
 
     async def rotate(
         self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
-        narrow_to: list[str] | None = None,
+        narrow_to: list[str] | None = None, client_id: str | None = None,
+        policy: ReusePolicy = STRICT, seal: Sealer | None = None,
     ) -> RotateOutcome:
-        """`narrow_to` is checked inside the transaction, so a refresh that asks for too
-        much scope is refused without spending the token."""
+        """`narrow_to` and the client binding are checked inside the transaction, so a
+        refresh that asks for too much scope, or comes from the wrong client, is refused
+        without spending the token. `seal` (grace period on) returns the new pair
+        encrypted; it is kept on the spent token's row for a retry (app.store.reuse)."""
         live_sessions = select(sessions.c.id).where(
             sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
         )
@@ -132,6 +149,9 @@ class SqlSessionStore:
                     if narrow_to is not None and not set(narrow_to) <= set(info.scope.split()):
                         await tx.rollback()
                         return RotateOutcome(failure=RotateFailure.SCOPE)
+                    if not await _client_may_refresh(conn, info.client_id, client_id):
+                        await tx.rollback()
+                        return RotateOutcome(failure=RotateFailure.CLIENT)
                     refresh_expires_at = min(now + refresh_lifetime, info.expires_at)
                     await conn.execute(
                         insert(tokens).values(
@@ -144,13 +164,22 @@ class SqlSessionStore:
                         .where(sessions.c.id == session_id)
                         .values(last_refreshed_at=now, idle_expires_at=refresh_expires_at)
                     )
-                    return RotateOutcome(
-                        session=SessionInfo(
-                            info.id, info.user_id, info.username, info.scope, info.client_id,
-                            info.expires_at, refresh_expires_at,
-                        )
+                    fresh = SessionInfo(
+                        info.id, info.user_id, info.username, info.scope, info.client_id,
+                        info.expires_at, refresh_expires_at,
                     )
-            return await self._diagnose(conn, token_hash, now)
+                    if seal is not None:
+                        await conn.execute(
+                            update(tokens)
+                            .where(tokens.c.token_hash == token_hash)
+                            .values(successor_hash=successor_hash, successor_pair=await seal(fresh))
+                        )
+                    return RotateOutcome(session=fresh)
+            found = await diagnose(conn, token_hash, now, policy)
+        return RotateOutcome(
+            failure=_FAILURES.get(found.verdict), session_id=found.session_id,
+            sealed_pair=found.sealed_pair, reported=found.verdict is Verdict.REPORTED,
+        )
 
     async def _session_info(self, conn: AsyncConnection, session_id: str) -> SessionInfo | None:
         query = (
@@ -166,23 +195,6 @@ class SqlSessionStore:
             row["expires_at"], row["idle_expires_at"],
         )
 
-    async def _diagnose(self, conn: AsyncConnection, token_hash: str, now: datetime) -> RotateOutcome:
-        """Why the compare-and-set lost. A token that was already used is reuse: revoke
-        its session and commit that before the caller raises (STYLE §5)."""
-        query = select(tokens.c.used_at, tokens.c.expires_at, tokens.c.session_id).where(
-            tokens.c.token_hash == token_hash
-        )
-        async with conn.begin():
-            row = (await conn.execute(query)).first()
-            if row is None:
-                return RotateOutcome(failure=RotateFailure.UNKNOWN)
-            if row.used_at is not None:
-                await self._revoke(conn, row.session_id, now, "reuse")
-                return RotateOutcome(failure=RotateFailure.REUSED)
-        if row.expires_at <= now:
-            return RotateOutcome(failure=RotateFailure.EXPIRED)
-        return RotateOutcome(failure=RotateFailure.ENDED)
-
     async def session_of_refresh(self, token_hash: str) -> str | None:
         query = select(tokens.c.session_id).where(tokens.c.token_hash == token_hash)
         async with self._engine.connect() as conn:
@@ -195,17 +207,7 @@ class SqlSessionStore:
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
         async with write_connection(self._engine) as conn, conn.begin():
-            return await self._revoke(conn, session_id, now, reason)
-
-    @staticmethod
-    async def _revoke(conn: AsyncConnection, session_id: str, now: datetime, reason: str) -> bool:
-        """Idempotent: only the first revocation is recorded, with its reason."""
-        result = await conn.execute(
-            update(sessions)
-            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-        )
-        return bool(result.rowcount)
+            return await revoke(conn, session_id, now, reason)
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         """The per-request check that makes logout immediate."""
@@ -227,3 +229,21 @@ class SqlSessionStore:
         if row is None:
             return None
         return LiveSession(row.id, row.user_id, row.username, row.scope or "")
+
+
+async def _client_may_refresh(conn: AsyncConnection, owner: str | None, caller: str | None) -> bool:
+    """RFC 6749 §6: a refresh token issued to a registered client is bound to it. Sessions
+    of anonymous or unregistered clients (the contract's public clients) are not."""
+    if owner is None or owner == caller:
+        return True
+    registered = await conn.execute(select(clients.c.client_id).where(clients.c.client_id == owner))
+    return registered.first() is None
+
+
+_FAILURES = {
+    Verdict.UNKNOWN: RotateFailure.UNKNOWN,
+    Verdict.EXPIRED: RotateFailure.EXPIRED,
+    Verdict.ENDED: RotateFailure.ENDED,
+    Verdict.REUSED: RotateFailure.REUSED,
+    Verdict.REPORTED: RotateFailure.REUSED,
+}

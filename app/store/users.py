@@ -38,6 +38,8 @@ def normalise_username(name: str) -> str:
 class UserStore(Protocol):
     async def get_by_username(self, username: str) -> UserRecord | None: ...
 
+    async def get_by_id(self, user_id: int) -> UserRecord | None: ...
+
     async def create(self, username: str, password_hash: str, scope: str, now: datetime) -> UserRecord: ...
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
@@ -51,6 +53,11 @@ class SqlUserStore:
         query = select(users).where(users.c.username == normalise_username(username))
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
+        return _record(row) if row else None
+
+    async def get_by_id(self, user_id: int) -> UserRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
         return _record(row) if row else None
 
     async def create(self, username: str, password_hash: str, scope: str, now: datetime) -> UserRecord:

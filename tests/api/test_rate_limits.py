@@ -9,17 +9,30 @@ import pytest
 from app.clock import FrozenClock
 from app.main import create_app
 from app.settings import Settings
+from pydantic import SecretStr
+
+from tests.redis_support import fresh_redis_url
 from tests.support import PASSWORD, password_grant
 
 
-def limited_app(settings: Settings, clock: FrozenClock, **limits: object):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["sql", "redis"])
+async def counters(request: pytest.FixtureRequest) -> str | None:
+    """Each limit test runs with counters in the database and in Redis."""
+    if request.param == "sql":
+        return None
+    return await fresh_redis_url()
+
+
+def limited_app(settings: Settings, clock: FrozenClock, redis_url: str | None = None, **limits: object):  # type: ignore[no-untyped-def]
+    if redis_url:
+        limits["redis_url"] = SecretStr(redis_url)
     app = create_app(settings.model_copy(update=limits), clock=clock)
     return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("198.51.100.1", 1)), base_url="http://t")
 
 
 @pytest.mark.usefixtures("user")
 async def test_per_username_limit_then_window_expiry(
-    settings: Settings, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, counters: str | None
 ) -> None:
     from app.security import passwords
 
@@ -31,7 +44,7 @@ async def test_per_username_limit_then_window_expiry(
         return await original(self, pw, h)
 
     monkeypatch.setattr(passwords.CryptPasswordHasher, "verify_and_update", spy)
-    app, client = limited_app(settings, clock, login_attempts_per_username=3, login_attempts_window_seconds=300)
+    app, client = limited_app(settings, clock, counters, login_attempts_per_username=3, login_attempts_window_seconds=300)
     async with client:
         for _ in range(3):
             assert (await password_grant(client, password="wrong")).status_code == 400
@@ -48,8 +61,8 @@ async def test_per_username_limit_then_window_expiry(
 
 
 @pytest.mark.usefixtures("user")
-async def test_per_ip_limit_covers_many_usernames(settings: Settings, clock: FrozenClock) -> None:
-    app, client = limited_app(settings, clock, login_attempts_per_ip=5)
+async def test_per_ip_limit_covers_many_usernames(settings: Settings, clock: FrozenClock, counters: str | None) -> None:
+    app, client = limited_app(settings, clock, counters, login_attempts_per_ip=5)
     async with client:
         codes = [(await password_grant(client, username=f"user{i}", password="x")).status_code for i in range(7)]
         assert codes == [400] * 5 + [429] * 2
@@ -86,4 +99,15 @@ async def test_forwarded_for_only_from_trusted_proxies(
             headers={"X-Forwarded-For": forwarded},
         )
         assert r.status_code == (400 if separate else 429)
+    await app.state.services.engine.dispose()
+
+
+@pytest.mark.usefixtures("user")
+async def test_unreachable_redis_fails_closed_with_503(settings: Settings, clock: FrozenClock) -> None:
+    from tests.support import free_port
+
+    app, client = limited_app(settings, clock, f"redis://127.0.0.1:{free_port()}/0")
+    async with client:
+        r = await password_grant(client)
+        assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
     await app.state.services.engine.dispose()

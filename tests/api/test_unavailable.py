@@ -50,3 +50,39 @@ async def test_every_database_route_answers_503(down_and_up: list[httpx.AsyncCli
     assert (await up.get("/protected", headers=bearer(pair["access_token"]))).status_code == 200
     r = await up.post("/refresh", headers=bearer(pair["refresh_token"]))
     assert r.status_code == 200
+
+
+@pytest.mark.usefixtures("user")
+async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, clock: FrozenClock) -> None:
+    """The rotation's COMMIT fails (as if the database died at that instant): the client
+    gets a 503, and the same refresh token still works afterwards, without counting as
+    reuse (the session is not revoked)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    app = create_app(settings, clock=clock)
+    engine = app.state.services.engine
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        pair = await login_pair(client)
+        failing = {"on": True}
+
+        def fail_commit(conn):  # type: ignore[no-untyped-def]
+            if failing["on"]:
+                raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost at commit"))
+
+        event.listen(engine.sync_engine, "commit", fail_commit)
+        try:
+            for path in ("/refresh", "/user/oauth/token"):
+                if path == "/refresh":
+                    r = await client.post(path, headers=bearer(pair["refresh_token"]))
+                else:
+                    r = await client.post(path, data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]})
+                assert r.status_code == 503, r.text
+                assert "retry-after" in r.headers
+        finally:
+            failing["on"] = False
+            event.remove(engine.sync_engine, "commit", fail_commit)
+        r = await client.post("/refresh", headers=bearer(pair["refresh_token"]))
+        assert r.status_code == 200, r.text
+        assert (await client.get("/protected", headers=bearer(r.json()["access_token"]))).status_code == 200
+    await engine.dispose()

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import RefreshToken, ServicesDep
 from app.api.errors import NO_STORE
-from app.api.params import client_id_of, client_ip, read_json_object, read_params
+from app.api.params import client_credentials, client_ip, read_json_object, read_params
 from app.api.schemas import LoginRequest, TokenForm, TokenResponse, error_responses
 from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, InvalidToken, OAuthError
 from app.oauth.grants import TokenRequest
@@ -48,7 +48,7 @@ def _request_body(model: type[TokenForm] | type[LoginRequest], *types: str) -> d
 )
 async def token_endpoint(request: Request, services: ServicesDep) -> JSONResponse:
     params = await read_params(request)
-    client_id = client_id_of(request, params)
+    client = await services.clients.authenticate(client_credentials(request, params))
     grant_type = params.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required.")
@@ -59,8 +59,9 @@ async def token_endpoint(request: Request, services: ServicesDep) -> JSONRespons
             password=params.get("password"),
             refresh_token=params.get("refresh_token"),
             scope=params.get("scope"),
-            client_id=client_id,
+            client_id=client.client_id,
             client_ip=client_ip(request),
+            client=client,
         )
     )
     return token_response(tokens)

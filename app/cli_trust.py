@@ -1,0 +1,166 @@
+"""`python -m app keys …` and `python -m app clients …`: signing keys and the client
+registry, straight against the database like the rest of the CLI.
+
+Every command prints JSON on standard output (one object per line), so scripts can read
+it; errors go to standard error as one line, with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.clock import SystemClock
+from app.db.engine import make_engine
+from app.oauth.clients import SUPPORTED_GRANTS, new_registration
+from app.oauth.grants import parse_scope
+from app.oauth.keys import key_encryption_key
+from app.oauth.key_rotation import ACTIVATION_DELAY, rotate_keys
+from app.oauth.stored_keys import KeyPolicy
+from app.security.jwk import HMAC_ALGORITHMS
+from app.security.key_cipher import KeyDecryptionError
+from app.settings import Settings
+from app.store.clients import ClientRecord, SqlClientStore
+from app.store.signing_keys import SqlKeyStore, StoredKey
+
+T = TypeVar("T")
+DEFAULT_CLIENT_SCOPE = "profile"
+
+
+def add_parsers(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="signing keys (EdDSA/ES256/RS256 in the database)")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    rotate = key_actions.add_parser(
+        "rotate", help="make a new signing key; the old one verifies until its tokens expire"
+    )
+    rotate.add_argument(
+        "--activate-in", type=float, default=ACTIVATION_DELAY.total_seconds(), metavar="SECONDS",
+        help="publish the new key now, sign with it after this many seconds, so verifiers "
+        f"fetch it first (default: {ACTIVATION_DELAY.total_seconds():g}; 0 after a key leak)",
+    )
+    key_actions.add_parser("list", help="list signing keys and their state")
+
+    clients = sub.add_parser("clients", help="the client registry")
+    client_actions = clients.add_subparsers(dest="action", required=True)
+    create = client_actions.add_parser("create", help="register a client; prints its id (and secret, once)")
+    create.add_argument("name")
+    create.add_argument("--confidential", action="store_true", help="give it a secret (shown only this once)")
+    create.add_argument(
+        "--grant-types", default=" ".join(SUPPORTED_GRANTS),
+        help=f"space-separated grant types it may use (default: {' '.join(SUPPORTED_GRANTS)})",
+    )
+    create.add_argument(
+        "--scope", default=DEFAULT_CLIENT_SCOPE,
+        help=f"space-separated scopes its tokens may carry (default: {DEFAULT_CLIENT_SCOPE})",
+    )
+    client_actions.add_parser("list", help="list registered clients (never their secrets)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        if args.command == "keys":
+            return _keys(settings, args)
+        return _clients(settings, args)
+    except (ValueError, KeyDecryptionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.jwt_algorithm in HMAC_ALGORITHMS:
+        raise ValueError(
+            f"JWT_ALGORITHM={settings.jwt_algorithm} signs with JWT_SECRET; "
+            "keys are managed here for EdDSA, ES256 and RS256"
+        )
+    if settings.jwt_private_key_file:
+        raise ValueError(
+            "keys come from JWT_PRIVATE_KEY_FILE: rotate by pointing it at a new key "
+            "and listing the old one in JWT_PUBLIC_KEY_FILES"
+        )
+    clock = SystemClock()
+    policy = KeyPolicy.for_lifetimes(
+        settings.jwt_algorithm,
+        timedelta(minutes=settings.access_token_validity_minutes),
+        timedelta(seconds=settings.jwt_leeway_seconds),
+    )
+    if args.action == "rotate":
+        if not 0 <= args.activate_in <= 86400:
+            raise ValueError("--activate-in takes 0 to 86400 seconds")
+        delay = timedelta(seconds=args.activate_in)
+        rotation = _run(
+            settings,
+            lambda e: rotate_keys(SqlKeyStore(e), key_encryption_key(settings, e, clock), policy, clock, delay),
+        )
+        print(json.dumps({
+            "kid": rotation.new.kid, "algorithm": rotation.new.algorithm,
+            "activates_at": rotation.new.activates_at.isoformat(),
+            "verifying": [_describe(k, policy) for k in rotation.verifying], "retired": rotation.retired,
+        }))
+        return 0
+    for key in _run(settings, lambda e: SqlKeyStore(e).all()):
+        print(json.dumps(_describe(key, policy)))
+    return 0
+
+
+def _describe(key: StoredKey, policy: KeyPolicy) -> dict[str, object]:
+    retires = policy.retires_at(key)
+    now = SystemClock().now()
+    if key.activates_at > now:
+        state = "published"  # in the JWKS, not signing yet
+    elif retires is not None and retires <= now:
+        state = "retired"
+    elif key.superseded_at is None or key.superseded_at > now:
+        state = "signing"
+    else:
+        state = "verifying"
+    return {
+        "kid": key.kid, "algorithm": key.algorithm, "generation": key.generation, "state": state,
+        "activates_at": key.activates_at.isoformat(), "retires_at": retires.isoformat() if retires else None,
+    }
+
+
+def _clients(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for record in _run(settings, lambda e: SqlClientStore(e).all()):
+            print(json.dumps(_registration(record)))
+        return 0
+    scope = parse_scope(args.scope) if args.scope.strip() else []
+    record, secret = new_registration(
+        args.name, confidential=args.confidential, grant_types=args.grant_types.split(),
+        scope=scope or [], now=SystemClock().now(),
+    )
+    _run(settings, lambda e: SqlClientStore(e).create(record))
+    print(json.dumps(_registration(record, secret)))
+    return 0
+
+
+def _registration(record: ClientRecord, secret: str | None = None) -> dict[str, object]:
+    """RFC 7591 §3.2.1 names, so the output reads like a registration response."""
+    body: dict[str, object] = {"client_id": record.client_id}
+    if secret is not None:
+        body["client_secret"] = secret
+    body.update({
+        "client_name": record.name,
+        "token_endpoint_auth_method": "client_secret_basic" if record.confidential else "none",
+        "grant_types": list(record.grant_types),
+        "scope": " ".join(record.scope),
+    })
+    return body
+
+
+def _run(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    async def go() -> T:
+        engine = make_engine(settings)
+        try:
+            return await action(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
