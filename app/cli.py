@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
+import tempfile
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from app import cli_trust
+from app import cli_accounts, cli_trust
 from app.clock import SystemClock
 from app.db.engine import make_engine
 from app.db.migrate import upgrade
@@ -40,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--scope", default=DEFAULT_SCOPE, help=f"space-separated scopes (default: {DEFAULT_SCOPE})")
 
     cli_trust.add_parsers(sub)
+    cli_accounts.add_parsers(sub, users)
 
     purge = sub.add_parser("purge", help="delete ended sessions and expired login counters")
     purge.add_argument("--batch-size", type=int, default=1000)
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("database is at the newest schema")
         return 0
+    if cli_accounts.handles(args):
+        return cli_accounts.run(settings, args)
     if args.command == "users":
         return _users(settings, args)
     if args.command in ("keys", "clients"):
@@ -138,6 +143,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     upgrade(settings.database_url)
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # every worker writes its metrics here and /metrics aggregates them
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
     uvicorn.run(
         "app.main:create_app",
         factory=True,

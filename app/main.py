@@ -18,7 +18,7 @@ from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import install_openapi_additions
-from app.api.routes import discovery, health, introspection, session, tokens
+from app.api.routes import accounts, discovery, health, introspection, session, tokens
 from app.api.services import Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
@@ -39,6 +39,13 @@ from app.store.clients import SqlClientStore
 from app.store.sessions import SqlSessionStore
 from app.store.token_lookup import SqlTokenLookup
 from app.store.users import SqlUserStore
+from app.api.observability import RequestLog
+from app.oauth.accounts import Accounts
+from app.oauth.audit import Auditor
+from app.oauth.usage import UsageRecorder
+from app.store.audit import SqlAuditStore
+from app.store.reuse import ReusePolicy
+from app.store.session_admin import SqlSessionAdmin
 
 DESCRIPTION = """OAuth 2.0 token server: password and refresh_token grants with rotating,
 revocable refresh tokens; JWT access tokens checked against a live session.
@@ -69,9 +76,17 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
     )
     session_store = SqlSessionStore(engine)
+    auditor = Auditor(SqlAuditStore(engine), clock)
+    users = SqlUserStore(engine)
+    hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
+    session_admin = SqlSessionAdmin(engine)
     issuer = TokenIssuer(
         store=session_store, keys=keys, clock=clock, lifetimes=lifetimes,
-        issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer, audience=settings.jwt_audience, auditor=auditor,
+        reuse=ReusePolicy(
+            grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+            enforce=settings.refresh_reuse_detection == "enforce",
+        ),
     )
     limiter = LoginRateLimiter(
         LoginLimits(
@@ -86,10 +101,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     grants = Grants(
         {
             "password": PasswordGrant(
-                users=SqlUserStore(engine),
-                hasher=CryptPasswordHasher(concurrency=settings.password_hash_concurrency),
-                issuer=issuer,
-                limiter=limiter,
+                users=users, hasher=hasher, issuer=issuer, limiter=limiter, auditor=auditor,
             ),
             "refresh_token": RefreshTokenGrant(issuer=issuer),
         }
@@ -102,6 +114,9 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         inspector=TokenInspector(
             issuer=issuer, lookup=SqlTokenLookup(engine), sessions=session_store, clock=clock
         ),
+        users=users, auditor=auditor, session_admin=session_admin,
+        accounts=Accounts(users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock),
+        usage=UsageRecorder(session_admin, clock),
     )
 
 
@@ -128,6 +143,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         yield
         if purging is not None:
             purging.cancel()
+        await services.usage.drain()
         await services.engine.dispose()
 
     app = FastAPI(
@@ -139,10 +155,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.services = services
     install_error_handlers(app)
     app.include_router(tokens.router)
+    app.include_router(accounts.router)
     app.include_router(session.router)
     app.include_router(health.router)
     app.include_router(introspection.router)
     app.include_router(discovery.router)
     install_openapi_additions(app, settings.scopes)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(RequestLog)
     return app

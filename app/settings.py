@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     def scopes(self) -> list[str]:
         return self.scopes_supported.split()
 
+    refresh_reuse_grace_seconds: float = Field(
+        0, ge=0, le=300, allow_inf_nan=False, validation_alias=AliasChoices("REFRESH_REUSE_GRACE_SECONDS")
+    )
+    refresh_reuse_detection: Literal["enforce", "report"] = Field(
+        "enforce", validation_alias=AliasChoices("REFRESH_REUSE_DETECTION")
+    )
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
     redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
 

@@ -53,6 +53,8 @@ async def access_token_required(
     if not token:
         raise InvalidToken()
     principal = await services.issuer.authenticate(token)
+    request.state.user_id, request.state.session_id = principal.user_id, principal.session_id
+    services.usage.used(principal.session_id)
     check_scopes(security_scopes.scopes, principal.scopes)
     return principal
 

@@ -12,7 +12,12 @@ from app.oauth.grants import Grants
 from app.oauth.introspection import TokenInspector
 from app.oauth.issuer import TokenIssuer
 from app.oauth.keys import KeyRing
+from app.oauth.accounts import Accounts
+from app.oauth.audit import Auditor
+from app.oauth.usage import UsageRecorder
 from app.settings import Settings
+from app.store.session_admin import SqlSessionAdmin
+from app.store.users import UserStore
 
 
 @dataclass(frozen=True)
@@ -25,3 +30,8 @@ class Services:
     keys: KeyRing
     clients: ClientAuthenticator
     inspector: TokenInspector
+    users: UserStore
+    accounts: Accounts
+    auditor: Auditor
+    usage: UsageRecorder
+    session_admin: SqlSessionAdmin

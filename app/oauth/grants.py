@@ -11,6 +11,9 @@ from typing import Protocol
 
 from app.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient, UnsupportedGrantType
 from app.oauth.clients import ANONYMOUS, Client
+from app.errors import RateLimited
+from app.oauth import audit
+from app.oauth.audit import Auditor, RequestContext
 from app.oauth.issuer import IssuedTokens, TokenIssuer
 from app.oauth.ratelimit import LoginRateLimiter
 from app.security.passwords import PasswordHasher
@@ -30,6 +33,11 @@ class TokenRequest:
     client_id: str | None = None
     client_ip: str | None = None
     client: Client = ANONYMOUS  # as authenticated by the token endpoint; /login and /refresh name none
+    user_agent: str | None = None
+
+    @property
+    def context(self) -> RequestContext:
+        return RequestContext(ip=self.client_ip, user_agent=self.user_agent, client_id=self.client_id)
 
 
 class Grant(Protocol):
@@ -61,8 +69,9 @@ class PasswordGrant:
 
     def __init__(
         self, *, users: UserStore, hasher: PasswordHasher, issuer: TokenIssuer,
-        limiter: LoginRateLimiter,
+        limiter: LoginRateLimiter, auditor: Auditor | None = None,
     ) -> None:
+        self._audit = auditor
         self._users = users
         self._hasher = hasher
         self._issuer = issuer
@@ -74,20 +83,31 @@ class PasswordGrant:
         username, password = request.username, request.password
         if not username or len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
             raise InvalidGrant("Invalid username or password.")
-        await self._limiter.check(username, request.client_ip)
+        try:
+            await self._limiter.check(username, request.client_ip)
+        except RateLimited:
+            await self._record(audit.RATE_LIMITED, request, username=username)
+            raise
         user = await self._users.get_by_username(username)
         if user is None or not user.is_active:
             await self._hasher.verify_dummy(password)
+            await self._record(audit.LOGIN_FAILED, request, username=username, detail="unknown or disabled user")
             raise InvalidGrant("Invalid username or password.")
         ok, upgraded = await self._hasher.verify_and_update(password, user.password_hash)
         if not ok:
+            await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="wrong password")
             raise InvalidGrant("Invalid username or password.")
         if upgraded:
             await self._users.set_password_hash(user.id, upgraded)
         scope = narrow_scope(request.scope, request.client.limit_scope(user.scope))
         return await self._issuer.start_session(
-            user_id=user.id, username=user.username, scope=scope, client_id=request.client_id
+            user_id=user.id, username=user.username, scope=scope, client_id=request.client_id,
+            context=request.context,
         )
+
+    async def _record(self, event: str, request: TokenRequest, **fields: object) -> None:
+        if self._audit is not None:
+            await self._audit.record(event, request.context, **fields)  # type: ignore[arg-type]
 
 
 class RefreshTokenGrant:
@@ -102,7 +122,8 @@ class RefreshTokenGrant:
             raise InvalidRequest("refresh_token is required.")
         # Scope is checked before the token is spent: malformed here, too wide in the store.
         return await self._issuer.rotate(
-            request.refresh_token, scope=parse_scope(request.scope), client_id=request.client.client_id
+            request.refresh_token, scope=parse_scope(request.scope), client_id=request.client.client_id,
+            context=request.context,
         )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from app.clock import Clock
@@ -12,7 +13,11 @@ from app.oauth.keys import KeyRing
 from app.security.jwk import SigningKey
 from app.security.jwt import AccessClaims, decode_access_token, encode_access_token, read_header
 from app.security.tokens import hash_token, is_refresh_token, new_jti, new_refresh_token, new_session_id
-from app.store.sessions import LiveSession, RotateFailure, SessionInfo, SessionStore
+from app.oauth import audit
+from app.oauth.audit import Auditor, RequestContext
+from app.security.sealing import seal, unseal
+from app.store.reuse import STRICT, ReusePolicy
+from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, SessionInfo, SessionStore
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,10 @@ class TokenIssuer:
     def __init__(
         self, *, store: SessionStore, keys: KeyRing, clock: Clock,
         lifetimes: Lifetimes, issuer: str, audience: str,
+        reuse: ReusePolicy = STRICT, auditor: Auditor | None = None,
     ) -> None:
+        self._reuse = reuse
+        self._audit = auditor
         self._store = store
         self._keys = keys
         self._clock = clock
@@ -59,7 +67,8 @@ class TokenIssuer:
         self._audience = audience
 
     async def start_session(
-        self, *, user_id: int, username: str, scope: str, client_id: str | None
+        self, *, user_id: int, username: str, scope: str, client_id: str | None,
+        context: RequestContext | None = None,
     ) -> IssuedTokens:
         key = await self._keys.signing_key()  # first: a store outage must fail before any write
         now = self._clock.now()
@@ -69,11 +78,14 @@ class TokenIssuer:
             session_id=new_session_id(), user_id=user_id, username=username, scope=scope,
             client_id=client_id, now=now, expires_at=expires_at, refresh_hash=hash_token(refresh),
             refresh_expires_at=min(now + self._life.refresh, expires_at),
+            user_agent=context.user_agent if context else None, ip=context.ip if context else None,
         )
+        await self._record(audit.LOGIN_SUCCEEDED, context, user_id=user_id, username=username, session_id=info.id)
         return self._mint(info, refresh, scope, now, key)
 
     async def rotate(
-        self, refresh_token: str, *, scope: list[str] | None = None, client_id: str | None = None
+        self, refresh_token: str, *, scope: list[str] | None = None, client_id: str | None = None,
+        context: RequestContext | None = None,
     ) -> IssuedTokens:
         """Raises InvalidGrant for an unknown, expired, ended or reused token; on reuse the
         store has already revoked the session (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2). A
@@ -83,16 +95,40 @@ class TokenIssuer:
         key = await self._keys.signing_key()  # before the token is spent: an outage consumes nothing
         now = self._clock.now()
         successor = new_refresh_token()
+        minted: list[IssuedTokens] = []
+
+        async def seal_pair(info: SessionInfo) -> str:
+            minted.append(self._mint(info, successor, _granted(info, scope), now, key))
+            return seal(refresh_token, json.dumps(asdict(minted[0])).encode())
+
         outcome = await self._store.rotate(
             token_hash=hash_token(refresh_token), successor_hash=hash_token(successor),
             now=now, refresh_lifetime=self._life.refresh, narrow_to=scope, client_id=client_id,
+            policy=self._reuse, seal=seal_pair if self._reuse.grace else None,
         )
+        if outcome.session is not None:
+            await self._record(audit.REFRESHED, context, user_id=outcome.session.user_id,
+                               username=outcome.session.username, session_id=outcome.session.id)
+            return minted[0] if minted else self._mint(outcome.session, successor, _granted(outcome.session, scope), now, key)
+        return await self._refused(outcome, refresh_token, context)
+
+    async def _refused(self, outcome: RotateOutcome, refresh_token: str, context: RequestContext | None) -> IssuedTokens:
+        """A grace-period retry gets its pair back; everything else is an error."""
+        if outcome.sealed_pair is not None:
+            opened = unseal(refresh_token, outcome.sealed_pair)
+            if opened is not None:
+                await self._record(audit.GRACE_RETRY, context, session_id=outcome.session_id)
+                return IssuedTokens(**json.loads(opened))
         if outcome.failure is RotateFailure.SCOPE:
             raise InvalidScope()
-        if outcome.session is None:
-            raise InvalidGrant(_FAILURE_TEXT[outcome.failure or RotateFailure.UNKNOWN])
-        granted = outcome.session.scope if scope is None else " ".join(scope)
-        return self._mint(outcome.session, successor, granted, now, key)
+        if outcome.failure is RotateFailure.REUSED:
+            event = audit.REUSE_REPORTED if outcome.reported else audit.REUSE_DETECTED
+            await self._record(event, context, session_id=outcome.session_id)
+        raise InvalidGrant(_FAILURE_TEXT[outcome.failure or RotateFailure.UNKNOWN])
+
+    async def _record(self, event: str, context: RequestContext | None, **fields: object) -> None:
+        if self._audit is not None:
+            await self._audit.record(event, context, **fields)  # type: ignore[arg-type]
 
     def _mint(self, info: SessionInfo, refresh: str, scope: str, now: datetime, key: SigningKey) -> IssuedTokens:
         access = encode_access_token(
@@ -122,7 +158,7 @@ class TokenIssuer:
             scopes=tuple(claims.scope.split()), claims=claims,
         )
 
-    async def end_session(self, token: str) -> None:
+    async def end_session(self, token: str, context: RequestContext | None = None) -> None:
         """Logout with an access or refresh token. A genuine token of an ended session
         succeeds again (idempotent); a token that is not ours raises InvalidToken.
         An expired but genuine access token may still end its session."""
@@ -134,7 +170,8 @@ class TokenIssuer:
                 session_id = None
         if session_id is None:
             raise InvalidToken()
-        await self._store.revoke(session_id, self._clock.now(), "logout")
+        if await self._store.revoke(session_id, self._clock.now(), "logout"):
+            await self._record(audit.LOGOUT, context, session_id=session_id)
 
     async def verify(self, token: str, *, verify_exp: bool = True) -> AccessClaims:
         """Signature, type, issuer, audience and (unless told otherwise) expiry; not the
@@ -163,6 +200,10 @@ _FAILURE_TEXT = {
     RotateFailure.SCOPE: "The requested scope exceeds the original grant.",
     RotateFailure.CLIENT: "The refresh token was issued to another client.",
 }
+
+
+def _granted(info: SessionInfo, scope: list[str] | None) -> str:
+    return info.scope if scope is None else " ".join(scope)
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:

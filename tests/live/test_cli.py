@@ -58,3 +58,26 @@ def test_migrate_works_from_any_directory(tmp_path: Path, request: pytest.Fixtur
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "fresh.db").exists()
     assert cli(["migrate"], url, elsewhere).returncode == 0  # idempotent
+
+
+async def test_admin_cli_disable_sessions_and_audit(database_url: str, tmp_path: Path, clock: FrozenClock) -> None:
+    import json
+
+    assert cli(["users", "create", "erin", "--password-stdin"], database_url, tmp_path, "a password\n").returncode == 0
+    settings = Settings(database_url=database_url, jwt_secret=TEST_SECRET, _env_file=None)  # type: ignore[call-arg]
+    app = create_app(settings, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        r = await password_grant(client, username="erin", password="a password")
+        token = r.json()["access_token"]
+        listed = cli(["sessions", "list", "erin"], database_url, tmp_path)
+        assert listed.returncode == 0 and len(listed.stdout.strip().splitlines()) == 1
+        assert json.loads(listed.stdout)["id"]
+        disabled = cli(["users", "disable", "erin"], database_url, tmp_path)
+        assert disabled.returncode == 0 and "ended 1 sessions" in disabled.stdout
+        assert (await client.get("/protected", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+        tail = cli(["audit", "tail", "-n", "5"], database_url, tmp_path)
+        events = [json.loads(line)["event"] for line in tail.stdout.strip().splitlines()]
+        assert events[-1] == "user_disabled" and "login_succeeded" in events
+        assert "a password" not in tail.stdout and token not in tail.stdout
+        assert cli(["users", "disable", "nobody"], database_url, tmp_path).returncode == 1
+    await app.state.services.engine.dispose()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.api.deps import ServicesDep
 from app.api.errors import RETRY_AFTER_UNAVAILABLE, UNAVAILABLE
 from app.api.schemas import Health, error_responses
+from app.metrics import render
 
 router = APIRouter(tags=["operations"])
 
@@ -34,3 +35,15 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
         )
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", response_class=Response, responses=error_responses(503))
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus text format: requests by route and status, latencies, token events by
+    kind, active sessions. Aggregated over workers under `serve --workers N`."""
+    try:
+        active: int | None = await services.session_admin.count_live(services.clock.now())
+    except UNAVAILABLE:
+        active = None  # the scrape still reports what the process knows
+    body, content_type = render(active)
+    return Response(body, media_type=content_type)

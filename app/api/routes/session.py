@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentPrincipal, ServicesDep
 from app.api.errors import NO_STORE
-from app.api.params import bearer_token, read_params
+from app.api.params import bearer_token, client_ip, read_params
+from app.oauth.audit import RequestContext
 from app.api.schemas import LogoutResponse, Me, ProtectedResponse, error_responses
 from app.errors import InvalidRequest, InvalidToken, MissingToken
 
@@ -46,9 +49,17 @@ async def _logout_token(request: Request) -> str:
     responses=error_responses(400, 401, 503),
     summary="End the session of the presented access or refresh token",
 )
-async def logout(request: Request, services: ServicesDep) -> JSONResponse:
+async def logout(
+    request: Request, services: ServicesDep,
+    all: Annotated[bool, Query(description="End every session of the token's user (needs a live access token).")] = False,
+) -> JSONResponse:
     token = await _logout_token(request)
-    await services.issuer.end_session(token)
+    ctx = RequestContext(ip=client_ip(request), user_agent=request.headers.get("user-agent"))
+    if all:
+        principal = await services.issuer.authenticate(token)
+        ended = await services.accounts.end_all_sessions(principal.user_id, ctx)
+        return JSONResponse({"logged_out": True, "sessions_ended": ended}, headers=dict(NO_STORE))
+    await services.issuer.end_session(token, ctx)
     return JSONResponse({"logged_out": True}, headers=dict(NO_STORE))
 
 

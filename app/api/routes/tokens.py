@@ -61,6 +61,7 @@ async def token_endpoint(request: Request, services: ServicesDep) -> JSONRespons
             scope=params.get("scope"),
             client_id=client.client_id,
             client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
             client=client,
         )
     )
@@ -83,7 +84,7 @@ async def login(request: Request, services: ServicesDep) -> JSONResponse:
         tokens = await services.grants.issue(
             TokenRequest(
                 grant_type="password", username=username, password=password,
-                client_ip=client_ip(request),
+                client_ip=client_ip(request), user_agent=request.headers.get("user-agent"),
             )
         )
     except InvalidGrant:
@@ -97,9 +98,14 @@ async def login(request: Request, services: ServicesDep) -> JSONResponse:
     responses=error_responses(401, 503),
     summary="Rotate a refresh token presented as bearer",
 )
-async def refresh(token: RefreshToken, services: ServicesDep) -> JSONResponse:
+async def refresh(token: RefreshToken, services: ServicesDep, request: Request) -> JSONResponse:
     try:
-        tokens = await services.grants.issue(TokenRequest(grant_type="refresh_token", refresh_token=token))
+        tokens = await services.grants.issue(
+            TokenRequest(
+                grant_type="refresh_token", refresh_token=token, client_ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+        )
     except OAuthError as exc:
         if exc.status_code >= 500 or exc.status_code == 429:
             raise

@@ -1,0 +1,171 @@
+"""Sessions users can see and end, password change, and the admin's account actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.api.deps import CurrentPrincipal, ServicesDep, require_scopes
+from app.api.errors import NO_STORE
+from app.api.params import client_ip, read_json_object
+from app.api.schemas import error_responses
+from app.errors import InvalidRequest
+from app.oauth.accounts import NotFound
+from app.oauth.audit import RequestContext
+from app.oauth.issuer import Principal
+from app.store.session_admin import SessionView
+from pydantic import BaseModel
+
+router = APIRouter(tags=["sessions"])
+NO_SESSION: dict[int | str, dict[str, object]] = {404: {"description": "No live session of yours has that id."}}
+ADMIN = "admin"
+SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+Username = Annotated[str, Path(min_length=1, max_length=150)]
+
+
+class SessionOut(BaseModel):
+    id: str
+    current: bool
+    client_id: str | None
+    created_at: datetime
+    last_refreshed_at: datetime | None
+    last_used_at: datetime | None
+    expires_at: datetime
+    idle_expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+class SessionsOut(BaseModel):
+    sessions: list[SessionOut]
+
+
+class PasswordChange(BaseModel):
+    current_password: str
+    new_password: str
+
+
+class PasswordChanged(BaseModel):
+    password_changed: bool = True
+    other_sessions_ended: int
+
+
+class UserDisabled(BaseModel):
+    disabled: bool = True
+    sessions_ended: int
+
+
+class AuditEventOut(BaseModel):
+    at: datetime
+    event: str
+    user_id: int | None
+    username: str | None
+    session_id: str | None
+    client_id: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: str | None
+
+
+def _not_found() -> Response:
+    return Response(status_code=404, content=b'{"error":"not_found"}', media_type="application/json")
+
+
+def context(request: Request, principal: Principal | None = None) -> RequestContext:
+    return RequestContext(
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        client_id=principal.claims.client_id if principal else None,
+    )
+
+
+def _out(views: list[SessionView], current: str | None) -> SessionsOut:
+    return SessionsOut(sessions=[SessionOut(current=v.id == current, **vars(v)) for v in views])
+
+
+@router.get("/user/sessions", response_model=SessionsOut, responses=error_responses(400, 401, 503))
+async def my_sessions(principal: CurrentPrincipal, services: ServicesDep, response: Response) -> SessionsOut:
+    """The caller's live sessions, newest first; the one of this token is `current`."""
+    response.headers.update(NO_STORE)
+    return _out(await services.accounts.list_sessions(principal.user_id), principal.session_id)
+
+
+@router.delete("/user/sessions/{session_id}", status_code=204, responses=error_responses(400, 401, 503) | NO_SESSION)
+async def end_my_session(
+    session_id: SessionId, principal: CurrentPrincipal, services: ServicesDep, request: Request
+) -> Response:
+    try:
+        await services.accounts.end_session(principal.user_id, session_id, context(request, principal))
+    except NotFound:
+        return _not_found()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/user/password", response_model=PasswordChanged, responses=error_responses(400, 401, 413, 503),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": PasswordChange.model_json_schema()}}}},
+)
+async def change_password(principal: CurrentPrincipal, services: ServicesDep, request: Request) -> PasswordChanged:
+    """Needs the current password; every other session of the user ends."""
+    data = read_json_object(await request.body())
+    current, new = data.get("current_password"), data.get("new_password")
+    if not isinstance(current, str) or not isinstance(new, str):
+        raise InvalidRequest("current_password and new_password are required strings.")
+    user = await services.users.get_by_id(principal.user_id)
+    if user is None:
+        raise InvalidRequest("The user no longer exists.")
+    ended = await services.accounts.change_password(
+        user, current, new, keep_session=principal.session_id, ctx=context(request, principal)
+    )
+    return PasswordChanged(other_sessions_ended=ended)
+
+
+Admin = Annotated[Principal, require_scopes(ADMIN)]
+NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "No such user."}}
+
+
+@router.post("/admin/users/{username}/disable", tags=["admin"], response_model=UserDisabled,
+             responses=error_responses(400, 401, 403, 503) | NOT_FOUND)
+async def disable_user(username: Username, admin: Admin, services: ServicesDep, request: Request) -> Response | UserDisabled:
+    """Disables the account and ends all its sessions at once."""
+    try:
+        ended = await services.accounts.disable_user(username, context(request, admin))
+    except NotFound:
+        return _not_found()
+    return UserDisabled(sessions_ended=ended)
+
+
+@router.get("/admin/users/{username}/sessions", tags=["admin"], response_model=SessionsOut,
+            responses=error_responses(400, 401, 403, 503) | NOT_FOUND)
+async def user_sessions(username: Username, admin: Admin, services: ServicesDep) -> Response | SessionsOut:
+    try:
+        _, views = await services.accounts.user_sessions(username)
+    except NotFound:
+        return _not_found()
+    return _out(views, None)
+
+
+@router.delete("/admin/users/{username}/sessions/{session_id}", tags=["admin"], status_code=204,
+               responses=error_responses(400, 401, 403, 503) | NOT_FOUND)
+async def end_user_session(
+    username: Username, session_id: SessionId, admin: Admin, services: ServicesDep, request: Request
+) -> Response:
+    try:
+        user, _ = await services.accounts.user_sessions(username)
+        await services.accounts.end_session(user.id, session_id, context(request, admin), by_admin=True)
+    except NotFound:
+        return _not_found()
+    return Response(status_code=204)
+
+
+@router.get("/admin/audit", tags=["admin"], response_model=list[AuditEventOut], responses=error_responses(400, 401, 403, 503))
+async def audit_events(
+    admin: Admin, services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    event: Annotated[str | None, Query(max_length=40)] = None,
+) -> list[AuditEventOut]:
+    """Newest first."""
+    records = await services.auditor.tail(limit, event=event)
+    return [AuditEventOut(**vars(r)) for r in records]

@@ -1,0 +1,76 @@
+"""What users and admins do with accounts and sessions, apart from getting tokens."""
+
+from __future__ import annotations
+
+from app.clock import Clock
+from app.errors import InvalidGrant, InvalidRequest
+from app.oauth import audit
+from app.oauth.audit import Auditor, RequestContext
+from app.security.passwords import PasswordHasher
+from app.store.session_admin import SessionView, SqlSessionAdmin
+from app.store.users import UserRecord, UserStore
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+
+
+class NotFound(Exception):
+    """No such session or user for this caller: the route answers 404."""
+
+
+class Accounts:
+    def __init__(
+        self, *, users: UserStore, hasher: PasswordHasher, sessions: SqlSessionAdmin,
+        auditor: Auditor, clock: Clock,
+    ) -> None:
+        self._users = users
+        self._hasher = hasher
+        self._sessions = sessions
+        self._audit = auditor
+        self._clock = clock
+
+    async def list_sessions(self, user_id: int) -> list[SessionView]:
+        return await self._sessions.list_live(user_id, self._clock.now())
+
+    async def end_session(self, user_id: int, session_id: str, ctx: RequestContext, *, by_admin: bool = False) -> None:
+        if not await self._sessions.end(user_id, session_id, self._clock.now(), "admin" if by_admin else "ended_by_user"):
+            raise NotFound()
+        await self._audit.record(audit.SESSION_ENDED, ctx, user_id=user_id, session_id=session_id,
+                                 detail="by admin" if by_admin else None)
+
+    async def end_all_sessions(self, user_id: int, ctx: RequestContext) -> int:
+        ended = await self._sessions.end_all(user_id, self._clock.now(), "logout_all")
+        await self._audit.record(audit.LOGOUT, ctx, user_id=user_id, detail=f"all sessions ({ended})")
+        return ended
+
+    async def change_password(
+        self, user: UserRecord, current: str, new: str, *, keep_session: str, ctx: RequestContext
+    ) -> int:
+        """Needs the current password; ends every other session (a thief who had the old
+        password, or a token, is out), keeps the one that asked."""
+        if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
+            raise InvalidRequest(f"The new password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+        ok, _ = await self._hasher.verify_and_update(current, user.password_hash)
+        if not ok:
+            # 400, not 401: the bearer token is fine, and a 401 would make clients drop it
+            raise InvalidGrant("The current password is wrong.")
+        await self._users.set_password_hash(user.id, await self._hasher.hash(new))
+        ended = await self._sessions.end_all(user.id, self._clock.now(), "password_changed", keep=keep_session)
+        await self._audit.record(audit.PASSWORD_CHANGED, ctx, user_id=user.id, username=user.username,
+                                 session_id=keep_session, detail=f"ended {ended} other sessions")
+        return ended
+
+    async def disable_user(self, username: str, ctx: RequestContext) -> int:
+        user = await self._users.get_by_username(username)
+        if user is None:
+            raise NotFound()
+        ended = await self._sessions.disable_user(user.id, self._clock.now())
+        await self._audit.record(audit.USER_DISABLED, ctx, user_id=user.id, username=user.username,
+                                 detail=f"ended {ended} sessions")
+        return ended
+
+    async def user_sessions(self, username: str) -> tuple[UserRecord, list[SessionView]]:
+        user = await self._users.get_by_username(username)
+        if user is None:
+            raise NotFound()
+        return user, await self.list_sessions(user.id)

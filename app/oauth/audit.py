@@ -1,0 +1,75 @@
+"""Security events: stored for `GET /admin/audit` and `python -m app audit tail`, and
+emitted as one structured log line each. Events carry ids and names only: never a
+token, a password or a secret (the callers have none to give, by construction).
+
+Recording is best effort: an audit write that fails is logged, and never turns a
+successful login into an error, nor hides the real error of a failed one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+
+from app.clock import Clock
+from app.metrics import count_event
+from app.store.audit import AuditRecord, SqlAuditStore
+
+log = logging.getLogger("app.audit")
+
+LOGIN_SUCCEEDED = "login_succeeded"
+LOGIN_FAILED = "login_failed"
+REFRESHED = "refreshed"
+GRACE_RETRY = "refresh_grace_retry"
+REUSE_DETECTED = "reuse_detected"
+REUSE_REPORTED = "reuse_reported"
+LOGOUT = "logout"
+SESSION_ENDED = "session_ended"
+PASSWORD_CHANGED = "password_changed"
+USER_DISABLED = "user_disabled"
+RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking, as far as the HTTP edge knows it."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    client_id: str | None = None
+
+
+class Auditor:
+    def __init__(self, store: SqlAuditStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def record(
+        self, event: str, context: RequestContext | None = None, *, user_id: int | None = None,
+        username: str | None = None, session_id: str | None = None, detail: str | None = None,
+    ) -> None:
+        ctx = context or RequestContext()
+        record = AuditRecord(
+            at=self._clock.now(), event=event, user_id=user_id, username=_clip(username, 150),
+            session_id=session_id, client_id=_clip(ctx.client_id, 255), ip=_clip(ctx.ip, 64),
+            user_agent=_clip(ctx.user_agent, 512), detail=detail,
+        )
+        count_event(event)
+        log.info(json.dumps({"audit": event, **_loggable(record)}, default=str, ensure_ascii=True))
+        try:
+            await self._store.append(record)
+        except Exception:  # noqa: BLE001 - see the module docstring
+            log.warning("could not store audit event %s", event, exc_info=True)
+
+    async def tail(self, limit: int = 100, **filters: object) -> list[AuditRecord]:
+        return await self._store.tail(limit, **filters)  # type: ignore[arg-type]
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if value else value
+
+
+def _loggable(record: AuditRecord) -> dict[str, object]:
+    data = asdict(replace(record))
+    return {k: v for k, v in data.items() if v is not None and k != "event"}

@@ -1,0 +1,46 @@
+"""The audit trail in SQL: append-only rows, read newest first."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.engine import write_connection
+from app.db.models import AuditEvent, table_of
+
+events = table_of(AuditEvent)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    at: datetime
+    event: str
+    user_id: int | None = None
+    username: str | None = None
+    session_id: str | None = None
+    client_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    detail: str | None = None
+
+
+class SqlAuditStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append(self, record: AuditRecord) -> None:
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(insert(events).values(**asdict(record)))
+
+    async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
+        query = select(events).order_by(events.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(events.c.user_id == user_id)
+        if event is not None:
+            query = query.where(events.c.event == event)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [AuditRecord(**{k: v for k, v in row.items() if k != "id"}) for row in rows]

@@ -1,0 +1,103 @@
+"""Sessions as their owners and admins see them: list, end one, end all, disable a user.
+
+Ending is revoking (the rows stay, so a replayed token is still recognised as reuse), and
+every statement names the owner, so one user can never end another's session by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.engine import write_connection
+from app.db.models import LoginSession, User, table_of
+
+sessions = table_of(LoginSession)
+users = table_of(User)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: str
+    client_id: str | None
+    created_at: datetime
+    last_refreshed_at: datetime | None
+    last_used_at: datetime | None
+    expires_at: datetime
+    idle_expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+def _live(now: datetime):  # type: ignore[no-untyped-def]
+    return (
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > now,
+        sessions.c.idle_expires_at > now,
+    )
+
+
+class SqlSessionAdmin:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list_live(self, user_id: int, now: datetime) -> list[SessionView]:
+        query = (
+            select(
+                sessions.c.id, sessions.c.client_id, sessions.c.created_at, sessions.c.last_refreshed_at,
+                sessions.c.last_used_at, sessions.c.expires_at, sessions.c.idle_expires_at,
+                sessions.c.user_agent, sessions.c.ip,
+            )
+            .where(sessions.c.user_id == user_id, *_live(now))
+            .order_by(sessions.c.created_at.desc())
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [SessionView(**row) for row in rows]
+
+    async def end(self, user_id: int, session_id: str, now: datetime, reason: str) -> bool:
+        """False when no live session of this user has that id (another user's included)."""
+        stmt = (
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.user_id == user_id, *_live(now))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        async with write_connection(self._engine) as conn, conn.begin():
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def end_all(self, user_id: int, now: datetime, reason: str, *, keep: str | None = None) -> int:
+        stmt = (
+            update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        if keep is not None:
+            stmt = stmt.where(sessions.c.id != keep)
+        async with write_connection(self._engine) as conn, conn.begin():
+            return int((await conn.execute(stmt)).rowcount or 0)
+
+    async def disable_user(self, user_id: int, now: datetime) -> int:
+        """Disable and end every session in one transaction: no window in which a
+        disabled user still holds a live session."""
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(update(users).where(users.c.id == user_id).values(is_active=False))
+            result = await conn.execute(
+                update(sessions)
+                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason="user_disabled")
+            )
+        return int(result.rowcount or 0)
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=now))
+
+    async def count_live(self, now: datetime) -> int:
+        from sqlalchemy import func
+
+        query = select(func.count()).select_from(sessions).where(*_live(now))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())

@@ -1,0 +1,63 @@
+"""What a result is about: machine, date, mode, versions, commit. Recorded at the start of
+a run (so a re-rendered report still names the run's machine) and printed atop results.md."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from benchlib.config import Mode
+
+PACKAGES = ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "sqlalchemy",
+            "aiosqlite", "asyncpg", "pyjwt", "argon2-cffi", "authx", "fastapi-users"]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def server_commit(repo: Path) -> str:
+    """run.sh --head names the snapshot it installed; otherwise ask git (read-only)."""
+    if os.environ.get("BENCH_SERVER_COMMIT"):
+        return os.environ["BENCH_SERVER_COMMIT"]
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "app", "migrations"],
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+    return commit + (" + uncommitted changes in app/ or migrations/" if dirty else "")
+
+
+def collect(mode: Mode, repo: Path) -> dict[str, object]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
+        "mode": mode.name, "reps": mode.reps, "duration": mode.duration, "warmup": mode.warmup,
+        "commit": server_commit(repo),
+        "versions": versions,
+    }
+
+
+def describe(info: dict[str, object]) -> str:
+    if not info:
+        return ""
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())  # type: ignore[union-attr]
+    return (f"{info['date']}, {info['mode']} mode: {info['reps']} interleaved reps of {info['duration']} s "
+            f"(after {info['warmup']} s warm-up) per configuration, medians. Machine: {info['nproc']} cores, "
+            f"{info['cpu']}, shared and noisy; servers pinned to core 0, wrk to core 1. Server commit "
+            f"{info['commit']}; Python {info['python']}; {versions}.")

@@ -1,0 +1,150 @@
+"""The raw-driver floor of the refresh row: the same conditional UPDATE + INSERT the
+server's rotation does, issued with sqlite3 / asyncpg directly, no HTTP, no ORM, no JWT.
+
+It runs as its own process pinned to the server core (two processes for the two-worker
+rows), on the server's schema (migrated by `python -m app migrate`), rotating chains of
+refresh tokens exactly like the wrk refresh script does: each statement presents a token
+that was never used and inserts its successor, in one transaction.
+
+    python -m benchlib.floor sqlite|pg DATABASE_URL --warmup S --duration S --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+
+CHAINS = 64
+LIFE = timedelta(hours=10)
+CLAIM = """UPDATE refresh_token SET used_at = {now}
+WHERE token_hash = {h} AND used_at IS NULL AND expires_at > {now}
+  AND session_id IN (SELECT id FROM login_session WHERE revoked_at IS NULL AND expires_at > {now})
+RETURNING session_id"""
+SUCCESSOR = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES ({v})"
+SESSION = ("INSERT INTO login_session (id, user_id, scope, created_at, expires_at, idle_expires_at) "
+           "VALUES ({v})")
+
+
+def sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "rt_" + secrets.token_urlsafe(32)
+
+
+def sqlite_floor(path: str, warmup: float, duration: float) -> tuple[list[float], float, float]:
+    """One connection, BEGIN IMMEDIATE, the server's PRAGMAs; datetimes stored as the
+    server stores them in SQLite (naive UTC text)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    for pragma in ("journal_mode=WAL", "busy_timeout=10000", "foreign_keys=ON", "synchronous=NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")
+    ts = lambda d: d.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")  # noqa: E731
+    user_id = conn.execute("SELECT id FROM user_account LIMIT 1").fetchone()[0]
+    now = datetime.now(timezone.utc)
+    chains = []
+    conn.execute("BEGIN IMMEDIATE")
+    for _ in range(CHAINS):
+        sid, token = secrets.token_hex(16), new_token()
+        conn.execute(SESSION.format(v="?,?,?,?,?,?"), (sid, user_id, "profile", ts(now), ts(now + LIFE), ts(now + LIFE)))
+        conn.execute(SUCCESSOR.format(v="?,?,?,?"), (sha(token), sid, ts(now), ts(now + LIFE)))
+        chains.append(token)
+    conn.execute("COMMIT")
+    claim, insert = CLAIM.format(now="?1", h="?2"), SUCCESSOR.format(v="?,?,?,?")
+    lat: list[float] = []
+    start = time.perf_counter()
+    measure_from, end = start + warmup, start + warmup + duration
+    i, cpu0 = 0, None
+    while (t0 := time.perf_counter()) < end:
+        token, successor = chains[i % CHAINS], new_token()
+        now_s = ts(datetime.now(timezone.utc))
+        conn.execute("BEGIN IMMEDIATE")
+        sid = conn.execute(claim, (now_s, sha(token))).fetchone()[0]
+        conn.execute(insert, (sha(successor), sid, now_s, ts(datetime.now(timezone.utc) + LIFE)))
+        conn.execute("COMMIT")
+        chains[i % CHAINS] = successor
+        i += 1
+        if t0 >= measure_from:
+            cpu0 = time.process_time() if cpu0 is None else cpu0
+            lat.append(time.perf_counter() - t0)
+    return lat, time.process_time() - (cpu0 or 0.0), 0.0
+
+
+async def pg_floor(url: str, warmup: float, duration: float, concurrency: int,
+                   pool_size: int) -> tuple[list[float], float, float]:
+    """asyncpg pool, `concurrency` tasks each rotating its own chains; returns latencies,
+    this process' CPU and its PostgreSQL backends' CPU while measuring."""
+    import asyncpg
+
+    from benchlib.procs import cpu_seconds
+
+    pool = await asyncpg.create_pool(url, min_size=pool_size, max_size=pool_size)
+    user_id = await pool.fetchval("SELECT id FROM user_account LIMIT 1")
+    now = datetime.now(timezone.utc)
+    chains = [new_token() for _ in range(max(CHAINS, concurrency))]
+    async with pool.acquire() as c, c.transaction():
+        for token in chains:
+            sid = secrets.token_hex(16)
+            await c.execute(SESSION.format(v="$1,$2,'profile',$3,$4,$4"), sid, user_id, now, now + LIFE)
+            await c.execute(SUCCESSOR.format(v="$1,$2,$3,$4"), sha(token), sid, now, now + LIFE)
+    held = [await pool.acquire() for _ in range(pool_size)]
+    backends = [await c.fetchval("SELECT pg_backend_pid()") for c in held]
+    for c in held:
+        await pool.release(c)
+    claim, insert = CLAIM.format(now="$1", h="$2"), SUCCESSOR.format(v="$1,$2,$3,$4")
+    lat: list[float] = []
+    start = time.perf_counter()
+    measure_from, end = start + warmup, start + warmup + duration
+    marks: dict[str, float] = {}
+
+    async def worker(mine: list[int]) -> None:
+        k = 0
+        while (t0 := time.perf_counter()) < end:
+            idx = mine[k % len(mine)]
+            successor, now = new_token(), datetime.now(timezone.utc)
+            async with pool.acquire() as c, c.transaction():
+                sid = await c.fetchval(claim, now, sha(chains[idx]))
+                await c.execute(insert, sha(successor), sid, now, now + LIFE)
+            chains[idx] = successor
+            k += 1
+            if t0 >= measure_from:
+                lat.append(time.perf_counter() - t0)
+
+    async def mark() -> None:
+        await asyncio.sleep(warmup)
+        marks["cpu0"], marks["db0"] = time.process_time(), cpu_seconds(backends)
+        await asyncio.sleep(duration)
+        marks["cpu1"], marks["db1"] = time.process_time(), cpu_seconds(backends)
+
+    slices = [list(range(len(chains)))[w::concurrency] for w in range(concurrency)]
+    await asyncio.gather(mark(), *(worker(s) for s in slices))
+    await pool.close()
+    return lat, marks["cpu1"] - marks["cpu0"], marks["db1"] - marks["db0"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("backend", choices=["sqlite", "pg"])
+    p.add_argument("url")
+    p.add_argument("--warmup", type=float, default=1)
+    p.add_argument("--duration", type=float, default=5)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--pool", type=int, default=15)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    if a.backend == "sqlite":
+        lat, cpu, db_cpu = sqlite_floor(a.url.split("///", 1)[1], a.warmup, a.duration)
+    else:
+        lat, cpu, db_cpu = asyncio.run(pg_floor(a.url, a.warmup, a.duration, a.concurrency, a.pool))
+    with open(a.out, "w") as f:
+        json.dump({"latencies": lat, "duration": a.duration, "cpu_s": cpu, "db_cpu_s": db_cpu}, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Row `refresh` (SQLite and PostgreSQL, 1 and 2 workers, each against its raw-driver
+floor) and issue 3's `sessions` rows (refresh and /protected at a small and a big number
+of stored sessions in PostgreSQL).
+
+Every refresh request spends a token that was never used: the wrk script rotates chains
+started by real password grants (see wrk.REFRESH_LUA); the pool is topped up with more
+logins between runs, outside the measured time, whenever it runs low.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchlib import db, pinned, servers, wrk
+from benchlib.config import (FLOOR_CONCURRENCY, FLOOR_POOL, PROTECTED_CONNECTIONS,
+                             REFRESH_CONNECTIONS, REFRESH_POOL_SESSIONS, Mode)
+from benchlib.procs import Server
+from benchlib.runner import Config, Recorder, RowSpec, Sample, interleave, wrk_measure
+
+TOKEN_PATH = "/user/oauth/token"
+
+
+def refresh_config(key: str, server: Server, work: Path, db_url: str | None = None) -> Config:
+    pool = servers.refresh_pool(server, REFRESH_POOL_SESSIONS, work / f"{key}.pool0")
+    runs = [0]
+
+    def script() -> Path:
+        i = runs[0]
+        runs[0] += 1
+        source = pool if i == 0 else work / f"{key}.pool{i}"
+        left = source.read_text().split()
+        if len(left) < 4 * REFRESH_CONNECTIONS:  # chains lost to runs ending mid-request
+            extra = servers.refresh_pool(server, REFRESH_POOL_SESSIONS, work / f"{key}.topup")
+            source.write_text("\n".join(left + extra.read_text().split()) + "\n")
+        return wrk.refresh_script(work / f"{key}.lua", source, work / f"{key}.pool{i + 1}")
+
+    return Config(key, wrk_measure(server, TOKEN_PATH, script, connections=REFRESH_CONNECTIONS,
+                                   db_url=db_url), script)
+
+
+def floor_config(key: str, backend: str, url: str, procs: int, work: Path) -> Config:
+    def measure(mode: Mode) -> Sample:
+        argv = ["benchlib.floor", backend, url, "--warmup", str(mode.warmup),
+                "--duration", str(mode.duration), "--concurrency", str(FLOOR_CONCURRENCY // procs),
+                "--pool", str(FLOOR_POOL)]
+        return pinned.run([argv] * procs, [work / f"{key}.{i}.json" for i in range(procs)])
+
+    return Config(key, measure)
+
+
+def _url(backend: str, name: str, work: Path) -> str:
+    return f"sqlite:///{work / name}.db" if backend == "sqlite" else db.create_pg(name)
+
+
+def bench(work: Path, mode: Mode, rec: Recorder, backends: list[str]) -> None:
+    started: list[Server] = []
+    configs: list[Config] = []
+    try:
+        for backend in backends:
+            name = {"sqlite": "SQLite", "pg": "PostgreSQL"}[backend]
+            for workers in (1, 2):
+                key, fkey = f"refresh-{backend}-{workers}w", f"floor-{backend}-{workers}p"
+                d = work / key
+                url = _url(backend, key.replace("-", "_"), d.parent)
+                server = servers.ours(key, d, url, workers=workers)
+                server.start()
+                started.append(server)
+                configs.append(refresh_config(key, server, d, url if backend == "pg" else None))
+                furl = _url(backend, fkey.replace("-", "_"), work)
+                servers.prepare_database(servers.server_env(furl), work / fkey)
+                configs.append(floor_config(fkey, backend, furl, workers, work))
+                rec.spec(
+                    RowSpec(fkey, "refresh", f"raw-driver floor, {name}, {workers} process(es)"),
+                    RowSpec(key, "refresh", f"our refresh grant, {name}, {workers} worker(s)", fkey, "rps", 0.80),
+                )
+        interleave(configs, mode, rec)
+    finally:
+        for server in started:
+            server.stop()
+
+
+def bench_sessions(work: Path, mode: Mode, rec: Recorder) -> None:
+    """Issue 3: the same server code at a small and a big number of stored sessions."""
+    started: list[Server] = []
+    configs: list[Config] = []
+    plain = wrk.write_script(work / "plain.lua")
+    try:
+        for size, count in (("small", mode.small_sessions), ("big", mode.big_sessions)):
+            key = f"sessions-{size}"
+            url = db.create_pg(key.replace("-", "_"))
+            server = servers.ours(key, work / key, url)
+            db.bulk_sessions(url, servers.USERNAME, count)
+            server.start()
+            started.append(server)
+            token = servers.access_token(server)
+            configs.append(refresh_config(f"{key}-refresh", server, work / key, url))
+            configs.append(Config(f"{key}-protected", wrk_measure(
+                server, "/protected", lambda: plain, connections=PROTECTED_CONNECTIONS,
+                headers={"Authorization": f"Bearer {token}"}, db_url=url)))
+        small, big = f"{mode.small_sessions:,}", f"{mode.big_sessions:,}"
+        rec.spec(
+            RowSpec("sessions-small-refresh", "sessions", f"refresh, PostgreSQL, {small} sessions"),
+            RowSpec("sessions-big-refresh", "sessions", f"refresh, PostgreSQL, {big} sessions",
+                    "sessions-small-refresh", "rps"),
+            RowSpec("sessions-small-protected", "sessions", f"/protected, PostgreSQL, {small} sessions"),
+            RowSpec("sessions-big-protected", "sessions", f"/protected, PostgreSQL, {big} sessions",
+                    "sessions-small-protected", "rps"),
+        )
+        interleave(configs, mode, rec)
+    finally:
+        for server in started:
+            server.stop()

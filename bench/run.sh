@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The one documented benchmark command (issue 7): bash bench/run.sh [--quick] [--phases ...]
+# Prepares what the benchmark needs and nothing of the project's own environment:
+#   - wrk from Debian's packages, installed if missing;
+#   - bench/.venv with the server (editable, from this checkout), the peers (AuthX,
+#     fastapi-users), matplotlib and py-spy. fastapi-users' SQLAlchemy adapter caps
+#     SQLAlchemy below 2.1 while the server allows newer: it goes in with --no-deps so the
+#     server is measured with the SQLAlchemy it installs everywhere else.
+# Then runs python -m benchlib, which writes bench/results/{results.md,chart.png,profiles.md}.
+#
+# --head (first argument) measures the last commit instead of the working tree: a
+# `git archive HEAD` copy in bench/.snapshot is installed instead, so edits in progress
+# in app/ neither break nor colour the run.
+set -euo pipefail
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$BENCH")"
+VENV="$BENCH/.venv"
+PYTHON="${PYTHON:-python3}"
+SRC="$REPO"
+
+if [[ "${1:-}" == "--head" ]]; then
+  shift
+  SRC="$BENCH/.snapshot"
+  rm -rf "$SRC" && mkdir -p "$SRC"
+  git -C "$REPO" archive HEAD | tar -x -C "$SRC"
+  export BENCH_SERVER_COMMIT="$(git -C "$REPO" rev-parse --short HEAD) (committed tree, --head)"
+fi
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+
+pip_q() {  # pip, quiet; its log is shown only if it fails
+  "$VENV/bin/pip" "$@" >"$VENV/pip.log" 2>&1 || { cat "$VENV/pip.log"; exit 1; }
+}
+
+stamp="$VENV/.installed"
+if [[ ! -f "$stamp" || "$BENCH/run.sh" -nt "$stamp" ]]; then
+  echo "preparing $VENV"
+  "$PYTHON" -m venv "$VENV"
+  pip_q install --upgrade pip
+  pip_q install -e "$SRC" authx fastapi-users matplotlib py-spy
+  pip_q install --no-deps fastapi-users-db-sqlalchemy
+  echo "$SRC" > "$stamp"
+fi
+if [[ "$(cat "$stamp")" != "$SRC" || "$SRC/pyproject.toml" -nt "$stamp" || "$SRC" != "$REPO" ]]; then
+  echo "installing the server from $SRC into $VENV"  # a snapshot is always fresh
+  pip_q install -e "$SRC"
+  echo "$SRC" > "$stamp"
+fi
+
+export PATH="$VENV/bin:$PATH"  # py-spy
+cd "$BENCH"
+exec "$VENV/bin/python" -m benchlib "$@"

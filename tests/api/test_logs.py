@@ -1,0 +1,48 @@
+"""Logs carry what operators need (a JSON line per request, audit events) and never a
+token, a password or a secret, whatever the request looked like."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from tests.support import PASSWORD, TEST_SECRET, bearer, login_pair, password_grant, refresh_grant
+
+pytestmark = pytest.mark.usefixtures("user")
+
+
+async def test_no_token_password_or_secret_in_any_log_line(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    pair = await login_pair(client)
+    new = (await refresh_grant(client, pair["refresh_token"])).json()
+    await refresh_grant(client, pair["refresh_token"])  # reuse: revokes
+    again = await login_pair(client)
+    await client.get("/protected", headers=bearer(again["access_token"]))
+    await client.post("/user/_logout", params={"access_token": again["access_token"]})
+    await password_grant(client, password="wrong-" + PASSWORD)
+    await client.post("/login", json={"username": "alice", "password": PASSWORD + "!"})
+    await client.get("/protected", headers=bearer("garbage." + str(new["access_token"])))
+    # everything the server side logged (the test's own HTTP client logs its URLs: not ours)
+    text = "\n".join(
+        r.getMessage() + (r.exc_text or "") for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))
+    )
+    assert '"route": "/user/oauth/token"' in text and '"audit": "reuse_detected"' in text  # the lines exist
+    secrets = [PASSWORD, TEST_SECRET]
+    for tokens in (pair, new, again):
+        secrets += [str(tokens["access_token"]), str(tokens["refresh_token"]), str(tokens["refresh_token"])[3:]]
+        secrets.append(str(tokens["access_token"]).split(".")[2])
+    for secret in secrets:
+        assert secret not in text
+
+
+async def test_access_lines_are_json_with_request_ids(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="app.access")
+    pair = await login_pair(client)
+    await client.get("/user/me", headers={**bearer(pair["access_token"]), "X-Request-ID": "req-42"})
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    me = next(line for line in lines if line["route"] == "/user/me")
+    assert me["request_id"] == "req-42" and me["status"] == 200 and me["user_id"] == 1 and me["session_id"]
+    assert all("?" not in line["route"] for line in lines)

@@ -1,0 +1,86 @@
+"""Refresh reuse policies: strict (default), a grace period for lost responses and
+parallel refreshes, and report-only detection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from app.clock import FrozenClock
+from app.main import create_app
+from app.settings import Settings
+from tests.support import bearer, login_pair, refresh_grant
+
+pytestmark = pytest.mark.usefixtures("user")
+
+
+@pytest.fixture
+async def graced(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"refresh_reuse_grace_seconds": 10}), clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        yield client
+    await app.state.services.engine.dispose()
+
+
+async def test_lost_response_retry_within_grace_gets_the_same_pair(graced: httpx.AsyncClient, clock: FrozenClock) -> None:
+    pair = await login_pair(graced)
+    first = (await refresh_grant(graced, pair["refresh_token"])).json()  # the answer "gets lost"
+    clock.advance(seconds=5)
+    retry = await refresh_grant(graced, pair["refresh_token"])
+    assert retry.status_code == 200
+    assert retry.json() == first  # the same successor pair
+    assert (await graced.get("/protected", headers=bearer(first["access_token"]))).status_code == 200
+    assert (await refresh_grant(graced, first["refresh_token"])).status_code == 200  # and it rotates on
+
+
+async def test_parallel_refreshes_with_grace_all_get_the_one_successor(graced: httpx.AsyncClient) -> None:
+    pair = await login_pair(graced)
+    results = await asyncio.gather(*(refresh_grant(graced, pair["refresh_token"]) for _ in range(20)))
+    assert Counter(r.status_code for r in results) == {200: 20}
+    assert len({r.json()["refresh_token"] for r in results}) == 1
+    token = results[0].json()["access_token"]
+    assert (await graced.get("/protected", headers=bearer(token))).status_code == 200
+
+
+async def test_replay_outside_the_window_is_theft(graced: httpx.AsyncClient, clock: FrozenClock) -> None:
+    pair = await login_pair(graced)
+    new = (await refresh_grant(graced, pair["refresh_token"])).json()
+    clock.advance(seconds=11)
+    assert (await refresh_grant(graced, pair["refresh_token"])).json()["error"] == "invalid_grant"
+    assert (await graced.get("/protected", headers=bearer(new["access_token"]))).status_code == 401
+
+
+async def test_a_token_two_generations_old_is_theft_even_inside_the_window(graced: httpx.AsyncClient) -> None:
+    pair = await login_pair(graced)
+    second = (await refresh_grant(graced, pair["refresh_token"])).json()
+    third = (await refresh_grant(graced, second["refresh_token"])).json()
+    replay = await refresh_grant(graced, pair["refresh_token"])
+    assert replay.json()["error"] == "invalid_grant"
+    assert (await graced.get("/protected", headers=bearer(third["access_token"]))).status_code == 401
+
+
+async def test_report_mode_refuses_reuse_but_keeps_the_session(settings: Settings, clock: FrozenClock) -> None:
+    app = create_app(settings.model_copy(update={"refresh_reuse_detection": "report"}), clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        pair = await login_pair(client)
+        new = (await refresh_grant(client, pair["refresh_token"])).json()
+        assert (await refresh_grant(client, pair["refresh_token"])).json()["error"] == "invalid_grant"
+        assert (await client.get("/protected", headers=bearer(new["access_token"]))).status_code == 200
+        assert (await refresh_grant(client, new["refresh_token"])).status_code == 200
+        events = [r.event for r in await app.state.services.auditor.tail(10)]
+        assert "reuse_reported" in events and "reuse_detected" not in events
+    await app.state.services.engine.dispose()
+
+
+async def test_grace_pair_is_stored_sealed(graced: httpx.AsyncClient, settings: Settings) -> None:
+    from tests.support import dump_database_text
+
+    pair = await login_pair(graced)
+    new = (await refresh_grant(graced, pair["refresh_token"])).json()
+    dump = await dump_database_text(settings.database_url)
+    for secret in (new["refresh_token"], new["access_token"], str(new["refresh_token"])[3:]):
+        assert str(secret) not in dump
