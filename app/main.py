@@ -41,6 +41,7 @@ from app.store.token_lookup import SqlTokenLookup
 from app.store.users import SqlUserStore
 from app.api.observability import RequestLog
 from app.oauth.accounts import Accounts
+from app.oauth.session_cache import CachingSessionStore
 from app.oauth.audit import Auditor
 from app.oauth.usage import UsageRecorder
 from app.store.audit import SqlAuditStore
@@ -75,7 +76,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     keys = build_key_ring(
         settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
     )
-    session_store = SqlSessionStore(engine)
+    session_store = CachingSessionStore(SqlSessionStore(engine), clock, settings.session_check_interval_seconds)
     auditor = Auditor(SqlAuditStore(engine), clock)
     users = SqlUserStore(engine)
     hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
@@ -115,7 +116,9 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             issuer=issuer, lookup=SqlTokenLookup(engine), sessions=session_store, clock=clock
         ),
         users=users, auditor=auditor, session_admin=session_admin,
-        accounts=Accounts(users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock),
+        accounts=Accounts(
+            users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock, cache=session_store,
+        ),
         usage=UsageRecorder(session_admin, clock),
     )
 

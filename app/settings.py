@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     def scopes(self) -> list[str]:
         return self.scopes_supported.split()
 
+    session_check_interval_seconds: float = Field(
+        0.5, ge=0, le=1, allow_inf_nan=False, validation_alias=AliasChoices("SESSION_CHECK_INTERVAL_SECONDS")
+    )
     refresh_reuse_grace_seconds: float = Field(
         0, ge=0, le=300, allow_inf_nan=False, validation_alias=AliasChoices("REFRESH_REUSE_GRACE_SECONDS")
     )

@@ -6,6 +6,7 @@ from app.clock import Clock
 from app.errors import InvalidGrant, InvalidRequest
 from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
+from app.oauth.session_cache import CachingSessionStore
 from app.security.passwords import PasswordHasher
 from app.store.session_admin import SessionView, SqlSessionAdmin
 from app.store.users import UserRecord, UserStore
@@ -21,8 +22,9 @@ class NotFound(Exception):
 class Accounts:
     def __init__(
         self, *, users: UserStore, hasher: PasswordHasher, sessions: SqlSessionAdmin,
-        auditor: Auditor, clock: Clock,
+        auditor: Auditor, clock: Clock, cache: CachingSessionStore | None = None,
     ) -> None:
+        self._cache = cache
         self._users = users
         self._hasher = hasher
         self._sessions = sessions
@@ -35,11 +37,13 @@ class Accounts:
     async def end_session(self, user_id: int, session_id: str, ctx: RequestContext, *, by_admin: bool = False) -> None:
         if not await self._sessions.end(user_id, session_id, self._clock.now(), "admin" if by_admin else "ended_by_user"):
             raise NotFound()
+        self._forget(user_id)
         await self._audit.record(audit.SESSION_ENDED, ctx, user_id=user_id, session_id=session_id,
                                  detail="by admin" if by_admin else None)
 
     async def end_all_sessions(self, user_id: int, ctx: RequestContext) -> int:
         ended = await self._sessions.end_all(user_id, self._clock.now(), "logout_all")
+        self._forget(user_id)
         await self._audit.record(audit.LOGOUT, ctx, user_id=user_id, detail=f"all sessions ({ended})")
         return ended
 
@@ -56,6 +60,7 @@ class Accounts:
             raise InvalidGrant("The current password is wrong.")
         await self._users.set_password_hash(user.id, await self._hasher.hash(new))
         ended = await self._sessions.end_all(user.id, self._clock.now(), "password_changed", keep=keep_session)
+        self._forget(user.id)
         await self._audit.record(audit.PASSWORD_CHANGED, ctx, user_id=user.id, username=user.username,
                                  session_id=keep_session, detail=f"ended {ended} other sessions")
         return ended
@@ -65,9 +70,15 @@ class Accounts:
         if user is None:
             raise NotFound()
         ended = await self._sessions.disable_user(user.id, self._clock.now())
+        self._forget(user.id)
         await self._audit.record(audit.USER_DISABLED, ctx, user_id=user.id, username=user.username,
                                  detail=f"ended {ended} sessions")
         return ended
+
+    def _forget(self, user_id: int) -> None:
+        """Sessions this process ended stop working here at once (app.oauth.session_cache)."""
+        if self._cache is not None:
+            self._cache.evict_user(user_id)
 
     async def user_sessions(self, username: str) -> tuple[UserRecord, list[SessionView]]:
         user = await self._users.get_by_username(username)

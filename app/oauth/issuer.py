@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +20,9 @@ from app.oauth.audit import Auditor, RequestContext
 from app.security.sealing import seal, unseal
 from app.store.reuse import STRICT, ReusePolicy
 from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, SessionInfo, SessionStore
+
+
+VERIFIED_CACHE_SIZE = 10_000  # tokens whose signature was checked, keyed by SHA-256
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class TokenIssuer:
     ) -> None:
         self._reuse = reuse
         self._audit = auditor
+        self._verified: OrderedDict[bytes, AccessClaims] = OrderedDict()
         self._store = store
         self._keys = keys
         self._clock = clock
@@ -177,15 +183,26 @@ class TokenIssuer:
         """Signature, type, issuer, audience and (unless told otherwise) expiry; not the
         session. The key is the one the `kid` names, and only its own algorithm is
         accepted: no `none`, no HS256 signed with a public key (RFC 8725 §2.1)."""
+        cache_key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        cached = self._verified.get(cache_key)
+        if cached is not None:
+            if verify_exp and self._clock.now() >= cached.exp + self._life.leeway:
+                raise InvalidToken("The access token has expired.")
+            return cached
         header = read_header(token)
         key = await self._keys.verification_key(header.kid) if header.kid else None
         if key is None or header.alg != key.algorithm:
             raise InvalidToken()
-        return decode_access_token(
+        claims = decode_access_token(
             token, key=key.key, algorithms=[key.algorithm], clock=self._clock,
             leeway=self._life.leeway.total_seconds(), verify_exp=verify_exp,
             issuer=self._issuer, audience=self._audience,
         )
+        # A signature verified once stays verified; only expiry changes (checked above).
+        self._verified[cache_key] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
 
     async def session_live(self, claims: AccessClaims) -> LiveSession | None:
         live = await self._store.live(claims.sid, self._clock.now())

@@ -45,6 +45,7 @@ class LiveSession:
     user_id: int
     username: str
     scope: str
+    ends_at: datetime | None = None  # the earlier of the absolute and the idle end
 
 
 class RotateFailure(enum.Enum):
@@ -212,7 +213,10 @@ class SqlSessionStore:
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         """The per-request check that makes logout immediate."""
         query = (
-            select(sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username)
+            select(
+                sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username,
+                sessions.c.expires_at, sessions.c.idle_expires_at,
+            )
             .join(users, users.c.id == sessions.c.user_id)
             .where(
                 and_(
@@ -228,7 +232,9 @@ class SqlSessionStore:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return LiveSession(row.id, row.user_id, row.username, row.scope or "")
+        return LiveSession(
+            row.id, row.user_id, row.username, row.scope or "", min(row.expires_at, row.idle_expires_at)
+        )
 
 
 async def _client_may_refresh(conn: AsyncConnection, owner: str | None, caller: str | None) -> bool:
