@@ -157,9 +157,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.services = services
     install_error_handlers(app)
+    app.include_router(session.router)  # first: /protected is the hot path, routes match in order
     app.include_router(tokens.router)
     app.include_router(accounts.router)
-    app.include_router(session.router)
     app.include_router(health.router)
     app.include_router(introspection.router)
     app.include_router(discovery.router)
