@@ -11,6 +11,7 @@ entry is not renewed: after the interval, requests fail closed with 503.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -32,24 +33,54 @@ class CachingSessionStore:
         self._clock = clock
         self._interval = interval
         self._entries: OrderedDict[str, tuple[LiveSession, float]] = OrderedDict()
+        self._reading: dict[str, asyncio.Future[LiveSession | None]] = {}
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
-        if self._interval > 0:
-            hit = self._entries.get(session_id)
-            if hit is not None:
-                cached, checked = hit
-                if time.monotonic() - checked < self._interval and (cached.ends_at is None or now < cached.ends_at):
-                    return cached
-                self._entries.pop(session_id, None)
+        if self._interval <= 0:
+            return await self._inner.live(session_id, now)
+        hit = self._entries.get(session_id)
+        if hit is not None:
+            cached, checked = hit
+            age = time.monotonic() - checked
+            if age < self._interval and (cached.ends_at is None or now < cached.ends_at):
+                if age >= self._interval / 2:
+                    self._renew_soon(session_id, now)  # ahead of expiry: no herd of misses
+                return cached
+            self._entries.pop(session_id, None)
+        return await self._read(session_id, now)
+
+    async def _read(self, session_id: str, now: datetime) -> LiveSession | None:
+        """Single flight: concurrent misses for one session share one query."""
+        pending = self._reading.get(session_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch(session_id, now))
+            self._reading[session_id] = pending
+            pending.add_done_callback(lambda _: self._reading.pop(session_id, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch(self, session_id: str, now: datetime) -> LiveSession | None:
+        started = time.monotonic()  # the entry is as old as the read's start, not its end
         session = await self._inner.live(session_id, now)
-        if session is not None and self._interval > 0:
-            self._entries[session_id] = (session, time.monotonic())
+        if session is None:
+            self._entries.pop(session_id, None)
+        else:
+            self._entries[session_id] = (session, started)
+            self._entries.move_to_end(session_id)
             if len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
         return session
 
+    def _renew_soon(self, session_id: str, now: datetime) -> None:
+        if session_id not in self._reading:
+            task = asyncio.ensure_future(self._read(session_id, now))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
     def evict(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
+        # a read in flight may have started before the revocation: do not let it re-add
+        pending = self._reading.pop(session_id, None)
+        if pending is not None:
+            pending.add_done_callback(lambda _: self._entries.pop(session_id, None))
 
     def evict_user(self, user_id: int) -> None:
         for sid in [sid for sid, (s, _) in self._entries.items() if s.user_id == user_id]:
