@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -152,3 +152,21 @@ async def refresh_grant(client: httpx.AsyncClient, refresh_token: object, **extr
 
 def bearer(token: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def app_client(
+    settings: Settings, clock: object, *, peer: tuple[str, int] = ("203.0.113.7", 50000), **overrides: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh app on `settings` (with `overrides`), an httpx client on it, and the
+    engine disposed afterwards; `client.app` is the app (for its services)."""
+    from app.main import create_app
+
+    app = create_app(settings.model_copy(update=overrides), clock=clock)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app, client=peer)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+    finally:
+        await app.state.services.engine.dispose()

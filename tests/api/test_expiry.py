@@ -6,9 +6,8 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
-from tests.support import bearer, login_pair, refresh_grant
+from tests.support import app_client, bearer, login_pair, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -47,9 +46,7 @@ async def test_refresh_slides_the_window(client: httpx.AsyncClient, clock: Froze
 
 
 async def test_session_max_lifetime_caps_refreshing(settings: Settings, clock: FrozenClock) -> None:
-    capped = settings.model_copy(update={"session_max_lifetime_minutes": 90})
-    app = create_app(capped, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock, session_max_lifetime_minutes=90) as client:
         pair = await login_pair(client)
         assert pair["session_expires_in"] == 90 * 60
         clock.advance(minutes=50)
@@ -59,24 +56,17 @@ async def test_session_max_lifetime_caps_refreshing(settings: Settings, clock: F
         r = await refresh_grant(client, pair["refresh_token"])
         assert r.json()["error"] == "invalid_grant"
         assert (await client.get("/protected", headers=bearer(pair["access_token"]))).status_code == 401
-    await app.state.services.engine.dispose()
 
 
 async def test_idle_session_ends_even_for_a_long_lived_access_token(settings: Settings, clock: FrozenClock) -> None:
     """With access validity longer than refresh validity, the session still ends idle."""
-    odd = settings.model_copy(update={"access_token_validity_minutes": 120})
-    app = create_app(odd, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock, access_token_validity_minutes=120) as client:
         pair = await login_pair(client)
         clock.advance(minutes=61)
         assert (await client.get("/protected", headers=bearer(pair["access_token"]))).status_code == 401
-    await app.state.services.engine.dispose()
 
 
 async def test_fractional_minutes(settings: Settings, clock: FrozenClock) -> None:
-    short = settings.model_copy(update={"access_token_validity_minutes": 0.05})
-    app = create_app(short, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock, access_token_validity_minutes=0.05) as client:
         pair = await login_pair(client)
         assert pair["expires_in"] == 3
-    await app.state.services.engine.dispose()

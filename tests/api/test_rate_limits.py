@@ -7,12 +7,11 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
 from pydantic import SecretStr
 
 from tests.redis_support import fresh_redis_url
-from tests.support import PASSWORD, password_grant
+from tests.support import PASSWORD, app_client, password_grant
 
 
 @pytest.fixture(params=["sql", "redis"])
@@ -26,8 +25,7 @@ async def counters(request: pytest.FixtureRequest) -> str | None:
 def limited_app(settings: Settings, clock: FrozenClock, redis_url: str | None = None, **limits: object):  # type: ignore[no-untyped-def]
     if redis_url:
         limits["redis_url"] = SecretStr(redis_url)
-    app = create_app(settings.model_copy(update=limits), clock=clock)
-    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("198.51.100.1", 1)), base_url="http://t")
+    return app_client(settings, clock, peer=("198.51.100.1", 1), **limits)
 
 
 @pytest.mark.usefixtures("user")
@@ -44,8 +42,7 @@ async def test_per_username_limit_then_window_expiry(
         return await original(self, pw, h)
 
     monkeypatch.setattr(passwords.CryptPasswordHasher, "verify_and_update", spy)
-    app, client = limited_app(settings, clock, counters, login_attempts_per_username=3, login_attempts_window_seconds=300)
-    async with client:
+    async with limited_app(settings, clock, counters, login_attempts_per_username=3, login_attempts_window_seconds=300) as client:
         for _ in range(3):
             assert (await password_grant(client, password="wrong")).status_code == 400
         r = await password_grant(client)  # even the right password waits out the window
@@ -57,25 +54,20 @@ async def test_per_username_limit_then_window_expiry(
         assert len(hashed) == 3  # the limited attempts never reached the hash
         clock.advance(seconds=int(r.headers["retry-after"]))
         assert (await password_grant(client)).status_code == 200
-    await app.state.services.engine.dispose()
 
 
 @pytest.mark.usefixtures("user")
 async def test_per_ip_limit_covers_many_usernames(settings: Settings, clock: FrozenClock, counters: str | None) -> None:
-    app, client = limited_app(settings, clock, counters, login_attempts_per_ip=5)
-    async with client:
+    async with limited_app(settings, clock, counters, login_attempts_per_ip=5) as client:
         codes = [(await password_grant(client, username=f"user{i}", password="x")).status_code for i in range(7)]
         assert codes == [400] * 5 + [429] * 2
-    await app.state.services.engine.dispose()
 
 
 @pytest.mark.usefixtures("user")
 async def test_limits_can_be_switched_off(settings: Settings, clock: FrozenClock) -> None:
-    app, client = limited_app(settings, clock, login_attempts_per_username=1, rate_limit_enabled=False)
-    async with client:
+    async with limited_app(settings, clock, login_attempts_per_username=1, rate_limit_enabled=False) as client:
         codes = [(await password_grant(client, password="x")).status_code for _ in range(3)]
         assert codes == [400, 400, 400]
-    await app.state.services.engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -89,8 +81,7 @@ async def test_limits_can_be_switched_off(settings: Settings, clock: FrozenClock
 async def test_forwarded_for_only_from_trusted_proxies(
     settings: Settings, clock: FrozenClock, trusted: str, forwarded: str, separate: bool
 ) -> None:
-    app, client = limited_app(settings, clock, login_attempts_per_ip=2, trusted_proxies=trusted)
-    async with client:
+    async with limited_app(settings, clock, login_attempts_per_ip=2, trusted_proxies=trusted) as client:
         for i in range(2):
             await password_grant(client, username=f"u{i}", password="x")
         r = await client.post(
@@ -99,15 +90,12 @@ async def test_forwarded_for_only_from_trusted_proxies(
             headers={"X-Forwarded-For": forwarded},
         )
         assert r.status_code == (400 if separate else 429)
-    await app.state.services.engine.dispose()
 
 
 @pytest.mark.usefixtures("user")
 async def test_unreachable_redis_fails_closed_with_503(settings: Settings, clock: FrozenClock) -> None:
     from tests.support import free_port
 
-    app, client = limited_app(settings, clock, f"redis://127.0.0.1:{free_port()}/0")
-    async with client:
+    async with limited_app(settings, clock, f"redis://127.0.0.1:{free_port()}/0") as client:
         r = await password_grant(client)
         assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
-    await app.state.services.engine.dispose()

@@ -11,19 +11,16 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
-from tests.support import bearer, login_pair, refresh_grant
+from tests.support import app_client, bearer, login_pair, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
 
 
 @pytest.fixture
 async def graced(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"refresh_reuse_grace_seconds": 10}), clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock, refresh_reuse_grace_seconds=10) as client:
         yield client
-    await app.state.services.engine.dispose()
 
 
 async def test_lost_response_retry_within_grace_gets_the_same_pair(graced: httpx.AsyncClient, clock: FrozenClock) -> None:
@@ -64,16 +61,14 @@ async def test_a_token_two_generations_old_is_theft_even_inside_the_window(grace
 
 
 async def test_report_mode_refuses_reuse_but_keeps_the_session(settings: Settings, clock: FrozenClock) -> None:
-    app = create_app(settings.model_copy(update={"refresh_reuse_detection": "report"}), clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock, refresh_reuse_detection="report") as client:
         pair = await login_pair(client)
         new = (await refresh_grant(client, pair["refresh_token"])).json()
         assert (await refresh_grant(client, pair["refresh_token"])).json()["error"] == "invalid_grant"
         assert (await client.get("/protected", headers=bearer(new["access_token"]))).status_code == 200
         assert (await refresh_grant(client, new["refresh_token"])).status_code == 200
-        events = [r.event for r in await app.state.services.auditor.tail(10)]
+        events = [r.event for r in await client.app.state.services.auditor.tail(10)]  # type: ignore[attr-defined]
         assert "reuse_reported" in events and "reuse_detected" not in events
-    await app.state.services.engine.dispose()
 
 
 async def test_grace_pair_is_stored_sealed(graced: httpx.AsyncClient, settings: Settings) -> None:

@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
-from tests.support import bearer, login_pair, refresh_grant
+from tests.support import app_client, bearer, login_pair, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -31,34 +30,20 @@ async def test_this_process_revocations_are_immediate_despite_the_cache(client: 
 
 
 async def test_another_process_logout_is_seen_within_the_interval(settings: Settings, clock: FrozenClock) -> None:
-    tuned = settings.model_copy(update={"session_check_interval_seconds": 0.3})
-    apps = [create_app(tuned, clock=clock), create_app(tuned, clock=clock)]
-    a, b = (httpx.AsyncClient(transport=httpx.ASGITransport(app=x), base_url="http://t") for x in apps)
-    try:
+    async with app_client(settings, clock, session_check_interval_seconds=0.3) as a, \
+            app_client(settings, clock, session_check_interval_seconds=0.3) as b:
         pair = await login_pair(a)
         assert (await b.get("/protected", headers=bearer(pair["access_token"]))).status_code == 200  # b caches
         assert (await a.post("/user/_logout", headers=bearer(pair["access_token"]))).status_code == 200
         assert (await a.get("/protected", headers=bearer(pair["access_token"]))).status_code == 401
         await asyncio.sleep(0.35)  # the interval is wall-clock time by design: it bounds staleness
         assert (await b.get("/protected", headers=bearer(pair["access_token"]))).status_code == 401
-    finally:
-        for c in (a, b):
-            await c.aclose()
-        for x in apps:
-            await x.state.services.engine.dispose()
 
 
 async def test_interval_zero_reads_the_session_every_time(settings: Settings, clock: FrozenClock) -> None:
-    strict = settings.model_copy(update={"session_check_interval_seconds": 0})
-    apps = [create_app(strict, clock=clock), create_app(strict, clock=clock)]
-    a, b = (httpx.AsyncClient(transport=httpx.ASGITransport(app=x), base_url="http://t") for x in apps)
-    try:
+    async with app_client(settings, clock, session_check_interval_seconds=0) as a, \
+            app_client(settings, clock, session_check_interval_seconds=0) as b:
         pair = await login_pair(a)
         assert (await b.get("/protected", headers=bearer(pair["access_token"]))).status_code == 200
         await a.post("/user/_logout", headers=bearer(pair["access_token"]))
         assert (await b.get("/protected", headers=bearer(pair["access_token"]))).status_code == 401
-    finally:
-        for c in (a, b):
-            await c.aclose()
-        for x in apps:
-            await x.state.services.engine.dispose()
