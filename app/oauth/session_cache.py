@@ -34,6 +34,7 @@ class CachingSessionStore:
         self._interval = interval
         self._entries: OrderedDict[str, tuple[LiveSession, float]] = OrderedDict()
         self._reading: dict[str, asyncio.Future[LiveSession | None]] = {}
+        self._epoch = 0  # bumped by every eviction: a read that started before one is not kept
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
@@ -60,10 +61,11 @@ class CachingSessionStore:
 
     async def _fetch(self, session_id: str, now: datetime) -> LiveSession | None:
         started = time.monotonic()  # the entry is as old as the read's start, not its end
+        epoch = self._epoch
         session = await self._inner.live(session_id, now)
         if session is None:
             self._entries.pop(session_id, None)
-        else:
+        elif epoch == self._epoch:
             self._entries[session_id] = (session, started)
             self._entries.move_to_end(session_id)
             if len(self._entries) > MAX_ENTRIES:
@@ -76,13 +78,11 @@ class CachingSessionStore:
             task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     def evict(self, session_id: str) -> None:
+        self._epoch += 1
         self._entries.pop(session_id, None)
-        # a read in flight may have started before the revocation: do not let it re-add
-        pending = self._reading.pop(session_id, None)
-        if pending is not None:
-            pending.add_done_callback(lambda _: self._entries.pop(session_id, None))
 
     def evict_user(self, user_id: int) -> None:
+        self._epoch += 1
         for sid in [sid for sid, (s, _) in self._entries.items() if s.user_id == user_id]:
             self._entries.pop(sid, None)
 
