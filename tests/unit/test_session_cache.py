@@ -46,7 +46,8 @@ async def test_a_read_that_started_before_an_eviction_is_not_kept() -> None:
     store.gate.clear()
     c = cache(store, clock)
     in_flight = asyncio.create_task(c.live("s1", clock.now()))
-    await asyncio.sleep(0)
+    while store.reads == 0:  # until the read is really under way
+        await asyncio.sleep(0)
     c.evict_user(7)  # e.g. logout everywhere while the read is under way
     store.gate.set()
     await in_flight
