@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import secrets
 import tempfile
@@ -14,9 +13,9 @@ from typing import TypeVar
 
 from app import cli_accounts, cli_trust
 from app.clock import SystemClock
-from app.db.engine import make_engine
+from app.db.engine import run_with_engine
 from app.db.migrate import upgrade
-from app.oauth.housekeeping import PurgeResult, purge
+from app.oauth.housekeeping import purge
 from app.store.purge import SqlPurger
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings, load_settings
@@ -112,29 +111,15 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, action: Callable[[SqlUserStore], Awaitable[T]]) -> T:
-    async def go() -> T:
-        engine = make_engine(settings)
-        try:
-            return await action(SqlUserStore(engine))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
+    return run_with_engine(settings, lambda engine: action(SqlUserStore(engine)))
 
 
 def _purge(settings: Settings, batch_size: int) -> int:
-    async def go() -> PurgeResult:
-        engine = make_engine(settings)
-        try:
-            return await purge(
-                SqlPurger(engine), SystemClock(), batch_size=max(1, batch_size),
-                retention=timedelta(minutes=settings.purge_retention_minutes),
-                attempt_window=timedelta(seconds=settings.login_attempts_window_seconds),
-            )
-        finally:
-            await engine.dispose()
-
-    result = asyncio.run(go())
+    result = run_with_engine(settings, lambda engine: purge(
+        SqlPurger(engine), SystemClock(), batch_size=max(1, batch_size),
+        retention=timedelta(minutes=settings.purge_retention_minutes),
+        attempt_window=timedelta(seconds=settings.login_attempts_window_seconds),
+    ))
     print(f"purged {result.sessions} ended sessions and {result.attempts} login-attempt counters")
     return 0
 

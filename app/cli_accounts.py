@@ -4,15 +4,16 @@ actions, on the same domain code as the HTTP routes (app.oauth.accounts)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from app.clock import SystemClock
-from app.db.engine import make_engine
+from app.db.engine import run_with_engine
 from app.oauth.accounts import Accounts, NotFound
 from app.oauth.audit import Auditor, RequestContext
 from app.security.passwords import CryptPasswordHasher
@@ -61,17 +62,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _with_accounts(settings: Settings, action: Callable[[Accounts, Auditor], Awaitable[T]]) -> T:
-    async def go() -> T:
-        engine = make_engine(settings)
+    def wire(engine: AsyncEngine) -> Awaitable[T]:
         clock = SystemClock()
         auditor = Auditor(SqlAuditStore(engine), clock)
         accounts = Accounts(
             users=SqlUserStore(engine), hasher=CryptPasswordHasher(), sessions=SqlSessionAdmin(engine),
             auditor=auditor, clock=clock,
         )
-        try:
-            return await action(accounts, auditor)
-        finally:
-            await engine.dispose()
+        return action(accounts, auditor)
 
-    return asyncio.run(go())
+    return run_with_engine(settings, wire)

@@ -8,7 +8,6 @@ it; errors go to standard error as one line, with a non-zero exit status.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import SystemClock
-from app.db.engine import make_engine
+from app.db.engine import run_with_engine
 from app.oauth.clients import SUPPORTED_GRANTS, new_registration
 from app.oauth.grants import parse_scope
 from app.oauth.keys import key_encryption_key
@@ -156,11 +155,4 @@ def _registration(record: ClientRecord, secret: str | None = None) -> dict[str, 
 
 
 def _run(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    async def go() -> T:
-        engine = make_engine(settings)
-        try:
-            return await action(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
+    return run_with_engine(settings, action)

@@ -9,9 +9,10 @@ Read-only work keeps plain (deferred) transactions so it never queues behind wri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from sqlalchemy import event
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.settings import Settings
 
+T = TypeVar("T")
 WRITE = {"sqlite_write": True}  # execution option asking for BEGIN IMMEDIATE
 
 
@@ -86,3 +88,17 @@ async def write_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
     async with engine.connect() as conn:
         await conn.execution_options(**WRITE)
         yield conn
+
+
+def run_with_engine(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """For the CLI: one engine for one command, always disposed (asyncpg connections
+    left open at interpreter exit print warnings)."""
+
+    async def go() -> T:
+        engine = make_engine(settings)
+        try:
+            return await action(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

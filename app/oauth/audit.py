@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from app.clock import Clock
 from app.metrics import count_event
@@ -62,8 +62,8 @@ class Auditor:
         except Exception:  # noqa: BLE001 - see the module docstring
             log.warning("could not store audit event %s", event, exc_info=True)
 
-    async def tail(self, limit: int = 100, **filters: object) -> list[AuditRecord]:
-        return await self._store.tail(limit, **filters)  # type: ignore[arg-type]
+    async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
+        return await self._store.tail(limit, user_id=user_id, event=event)
 
 
 def _clip(value: str | None, size: int) -> str | None:
@@ -71,5 +71,5 @@ def _clip(value: str | None, size: int) -> str | None:
 
 
 def _loggable(record: AuditRecord) -> dict[str, object]:
-    data = asdict(replace(record))
+    data = asdict(record)
     return {k: v for k, v in data.items() if v is not None and k != "event"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
@@ -96,8 +96,6 @@ class SqlSessionAdmin:
             await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=now))
 
     async def count_live(self, now: datetime) -> int:
-        from sqlalchemy import func
-
         query = select(func.count()).select_from(sessions).where(*_live(now))
         async with self._engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())

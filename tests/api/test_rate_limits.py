@@ -3,7 +3,6 @@ expire, so nobody can lock an account for good."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from app.clock import FrozenClock

@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
-from tests.support import PASSWORD, bearer, dump_database_text, login_pair, refresh_grant
+from tests.support import PASSWORD, app_client, bearer, dump_database_text, login_pair, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -38,14 +37,6 @@ async def test_no_token_or_password_in_the_database(client: httpx.AsyncClient, s
 async def test_development_secret_is_shared_by_every_instance(settings: Settings, clock: FrozenClock) -> None:
     """No JWT_SECRET in development: one is generated once and stored, so a token from
     one worker verifies on another."""
-    dev = settings.model_copy(update={"jwt_secret": None})
-    apps = [create_app(dev, clock=clock), create_app(dev, clock=clock)]
-    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://t") for a in apps]
-    try:
-        pair = await login_pair(clients[0])
-        assert (await clients[1].get("/protected", headers=bearer(pair["access_token"]))).status_code == 200
-    finally:
-        for c in clients:
-            await c.aclose()
-        for a in apps:
-            await a.state.services.engine.dispose()
+    async with app_client(settings, clock, jwt_secret=None) as first, app_client(settings, clock, jwt_secret=None) as second:
+        pair = await login_pair(first)
+        assert (await second.get("/protected", headers=bearer(pair["access_token"]))).status_code == 200

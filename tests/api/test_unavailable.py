@@ -9,7 +9,7 @@ import pytest
 from app.clock import FrozenClock
 from app.main import create_app
 from app.settings import Settings
-from tests.support import PASSWORD, TEST_SECRET, bearer, free_port, login_pair
+from tests.support import PASSWORD, TEST_SECRET, app_client, bearer, free_port, login_pair
 
 
 @pytest.fixture
@@ -60,9 +60,8 @@ async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, c
     from sqlalchemy import event
     from sqlalchemy.exc import OperationalError
 
-    app = create_app(settings, clock=clock)
-    engine = app.state.services.engine
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock) as client:
+        engine = client.app.state.services.engine  # type: ignore[attr-defined]
         pair = await login_pair(client)
         failing = {"on": True}
 
@@ -85,4 +84,3 @@ async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, c
         r = await client.post("/refresh", headers=bearer(pair["refresh_token"]))
         assert r.status_code == 200, r.text
         assert (await client.get("/protected", headers=bearer(r.json()["access_token"]))).status_code == 200
-    await engine.dispose()

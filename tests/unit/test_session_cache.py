@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.clock import FrozenClock
 from app.oauth.session_cache import CachingSessionStore

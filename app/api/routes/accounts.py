@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -10,63 +9,21 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.api.deps import CurrentPrincipal, ServicesDep, require_scopes
 from app.api.errors import NO_STORE
 from app.api.params import client_ip, read_json_object
+from app.api.account_schemas import (
+    AuditEventOut, PasswordChange, PasswordChanged, SessionOut, SessionsOut, UserDisabled,
+)
 from app.api.schemas import error_responses
 from app.errors import InvalidRequest
 from app.oauth.accounts import NotFound
 from app.oauth.audit import RequestContext
 from app.oauth.issuer import Principal
 from app.store.session_admin import SessionView
-from pydantic import BaseModel
 
 router = APIRouter(tags=["sessions"])
 NO_SESSION: dict[int | str, dict[str, object]] = {404: {"description": "No live session of yours has that id."}}
 ADMIN = "admin"
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 Username = Annotated[str, Path(min_length=1, max_length=150)]
-
-
-class SessionOut(BaseModel):
-    id: str
-    current: bool
-    client_id: str | None
-    created_at: datetime
-    last_refreshed_at: datetime | None
-    last_used_at: datetime | None
-    expires_at: datetime
-    idle_expires_at: datetime
-    user_agent: str | None
-    ip: str | None
-
-
-class SessionsOut(BaseModel):
-    sessions: list[SessionOut]
-
-
-class PasswordChange(BaseModel):
-    current_password: str
-    new_password: str
-
-
-class PasswordChanged(BaseModel):
-    password_changed: bool = True
-    other_sessions_ended: int
-
-
-class UserDisabled(BaseModel):
-    disabled: bool = True
-    sessions_ended: int
-
-
-class AuditEventOut(BaseModel):
-    at: datetime
-    event: str
-    user_id: int | None
-    username: str | None
-    session_id: str | None
-    client_id: str | None
-    ip: str | None
-    user_agent: str | None
-    detail: str | None
 
 
 def _not_found() -> Response:
