@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import tempfile
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from types import FrameType
 from typing import TypeVar
 
 from app import cli_accounts, cli_trust
@@ -131,13 +133,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # every worker writes its metrics here and /metrics aggregates them
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=False,  # its lines carry query strings, and /user/_logout may carry a token there
-        proxy_headers=False,
-    )
+    # uvicorn drains on SIGTERM, then raises the signal again into the handler it found,
+    # which by default kills the process (status 143) after a clean shutdown. Ours turns
+    # that into exit status 0. (Workers and the --workers supervisor have their own.)
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,  # its lines carry query strings, and /user/_logout may carry a token there
+            proxy_headers=False,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -36,6 +36,7 @@ from app.store.attempts import SqlAttemptStore
 from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
 from app.store.clients import SqlClientStore
+from app.store.rotation import make_rotator
 from app.store.sessions import SqlSessionStore
 from app.store.token_lookup import SqlTokenLookup
 from app.store.users import SqlUserStore
@@ -76,7 +77,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     keys = build_key_ring(
         settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
     )
-    session_store = CachingSessionStore(SqlSessionStore(engine), clock, settings.session_check_interval_seconds)
+    rotator = make_rotator(settings, engine)
+    session_store = CachingSessionStore(SqlSessionStore(engine, rotator), clock, settings.session_check_interval_seconds)
     auditor = Auditor(SqlAuditStore(engine), clock)
     users = SqlUserStore(engine)
     hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
@@ -108,7 +110,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         }
     )
     return Services(
-        settings=settings, clock=clock, engine=engine, issuer=issuer, grants=grants, keys=keys,
+        settings=settings, clock=clock, engine=engine, rotator=rotator, issuer=issuer, grants=grants, keys=keys,
         clients=ClientAuthenticator(
             SqlClientStore(engine), allow_unregistered=settings.allow_unregistered_public_clients
         ),
@@ -147,7 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if purging is not None:
             purging.cancel()
         await services.usage.drain()
-        await services.engine.dispose()
+        await services.aclose()
 
     app = FastAPI(
         title="authserver",

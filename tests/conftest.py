@@ -109,7 +109,7 @@ async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
-    await app.state.services.engine.dispose()
+    await app.state.services.aclose()
 
 
 @pytest.fixture

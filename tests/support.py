@@ -169,4 +169,4 @@ async def app_client(
             client.app = app  # type: ignore[attr-defined]
             yield client
     finally:
-        await app.state.services.engine.dispose()
+        await app.state.services.aclose()

@@ -66,7 +66,7 @@ async def app_client(settings: Settings, clock: FrozenClock, app: FastAPI | None
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
     finally:
-        await app.state.services.engine.dispose()
+        await app.state.services.aclose()
 
 
 def raw_jwt(header: dict[str, object], claims: dict[str, object], signature: bytes = b"not a signature") -> str:

@@ -16,6 +16,7 @@ from app.oauth.accounts import Accounts
 from app.oauth.audit import Auditor
 from app.oauth.usage import UsageRecorder
 from app.settings import Settings
+from app.store.rotation import FastRotator
 from app.store.session_admin import SqlSessionAdmin
 from app.store.users import UserStore
 
@@ -25,6 +26,7 @@ class Services:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
+    rotator: FastRotator | None
     issuer: TokenIssuer
     grants: Grants
     keys: KeyRing
@@ -35,3 +37,9 @@ class Services:
     auditor: Auditor
     usage: UsageRecorder
     session_admin: SqlSessionAdmin
+
+    async def aclose(self) -> None:
+        """The database connections this app holds (the engine's and the rotator's)."""
+        if self.rotator is not None:
+            await self.rotator.close()
+        await self.engine.dispose()

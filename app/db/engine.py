@@ -43,16 +43,23 @@ def _asyncpg_args(settings: Settings) -> dict[str, Any]:
     """Timeouts so that an unreachable or silent database becomes a 503, not a hang.
     DB_STATEMENT_CACHE_SIZE=0 is for PgBouncer in transaction mode: a server connection
     changes between transactions there, so no named prepared statement may outlive one."""
+    args: dict[str, Any] = {}
+    if settings.db_statement_cache_size == 0:
+        args["prepared_statement_cache_size"] = 0
+        args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid4().hex}__"
+    else:
+        args["prepared_statement_cache_size"] = settings.db_statement_cache_size
+    return {**args, **asyncpg_connect_args(settings)}
+
+
+def asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
+    """What asyncpg.connect itself takes (the rest above is SQLAlchemy's adapter)."""
     args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout_seconds,
         "command_timeout": settings.db_command_timeout_seconds,
     }
     if settings.db_statement_cache_size == 0:
         args["statement_cache_size"] = 0
-        args["prepared_statement_cache_size"] = 0
-        args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid4().hex}__"
-    else:
-        args["prepared_statement_cache_size"] = settings.db_statement_cache_size
     return args
 
 

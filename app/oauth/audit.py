@@ -49,18 +49,30 @@ class Auditor:
         self, event: str, context: RequestContext | None = None, *, user_id: int | None = None,
         username: str | None = None, session_id: str | None = None, detail: str | None = None,
     ) -> None:
-        ctx = context or RequestContext()
-        record = AuditRecord(
-            at=self._clock.now(), event=event, user_id=user_id, username=_clip(username, 150),
-            session_id=session_id, client_id=_clip(ctx.client_id, 255), ip=_clip(ctx.ip, 64),
-            user_agent=_clip(ctx.user_agent, 512), detail=detail,
-        )
-        count_event(event)
-        log.info(json.dumps({"audit": event, **_loggable(record)}, default=str, ensure_ascii=True))
+        record = self.draft(event, context, user_id=user_id, username=username, session_id=session_id, detail=detail)
+        self.emit(record)
         try:
             await self._store.append(record)
         except Exception:  # noqa: BLE001 - see the module docstring
             log.warning("could not store audit event %s", event, exc_info=True)
+
+    def draft(
+        self, event: str, context: RequestContext | None = None, *, user_id: int | None = None,
+        username: str | None = None, session_id: str | None = None, detail: str | None = None,
+    ) -> AuditRecord:
+        """The row of an event, for a store that writes it inside its own transaction
+        (a refresh: the row commits with the rotation, or neither does); then `emit`."""
+        ctx = context or RequestContext()
+        return AuditRecord(
+            at=self._clock.now(), event=event, user_id=user_id, username=_clip(username, 150),
+            session_id=session_id, client_id=_clip(ctx.client_id, 255), ip=_clip(ctx.ip, 64),
+            user_agent=_clip(ctx.user_agent, 512), detail=detail,
+        )
+
+    def emit(self, record: AuditRecord) -> None:
+        """Count and log a stored event."""
+        count_event(record.event)
+        log.info(json.dumps({"audit": record.event, **_loggable(record)}, default=str, ensure_ascii=True))
 
     async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
         return await self._store.tail(limit, user_id=user_id, event=event)

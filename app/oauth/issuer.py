@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 from app.clock import Clock
@@ -103,18 +103,21 @@ class TokenIssuer:
         successor = new_refresh_token()
         minted: list[IssuedTokens] = []
 
-        async def seal_pair(info: SessionInfo) -> str:
+        def seal_pair(info: SessionInfo) -> str:
             minted.append(self._mint(info, successor, _granted(info, scope), now, key))
             return seal(refresh_token, json.dumps(asdict(minted[0])).encode())
 
+        # The audit row commits with the rotation: one transaction, not two.
+        record = self._audit.draft(audit.REFRESHED, context) if self._audit is not None else None
         outcome = await self._store.rotate(
             token_hash=hash_token(refresh_token), successor_hash=hash_token(successor),
             now=now, refresh_lifetime=self._life.refresh, narrow_to=scope, client_id=client_id,
-            policy=self._reuse, seal=seal_pair if self._reuse.grace else None,
+            policy=self._reuse, seal=seal_pair if self._reuse.grace else None, audit=record,
         )
         if outcome.session is not None:
-            await self._record(audit.REFRESHED, context, user_id=outcome.session.user_id,
-                               username=outcome.session.username, session_id=outcome.session.id)
+            if self._audit is not None and record is not None:
+                info = outcome.session
+                self._audit.emit(replace(record, user_id=info.user_id, username=info.username, session_id=info.id))
             return minted[0] if minted else self._mint(outcome.session, successor, _granted(outcome.session, scope), now, key)
         return await self._refused(outcome, refresh_token, context)
 

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from app.clock import Clock
+from app.store.audit import AuditRecord
 from app.store.reuse import STRICT, ReusePolicy
 from app.store.sessions import (
     LiveSession, RotateFailure, RotateOutcome, Sealer, SessionInfo, SqlSessionStore,
@@ -93,11 +94,11 @@ class CachingSessionStore:
     async def rotate(
         self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
         narrow_to: list[str] | None = None, client_id: str | None = None,
-        policy: ReusePolicy = STRICT, seal: Sealer | None = None,
+        policy: ReusePolicy = STRICT, seal: Sealer | None = None, audit: AuditRecord | None = None,
     ) -> RotateOutcome:
         outcome = await self._inner.rotate(
             token_hash=token_hash, successor_hash=successor_hash, now=now, refresh_lifetime=refresh_lifetime,
-            narrow_to=narrow_to, client_id=client_id, policy=policy, seal=seal,
+            narrow_to=narrow_to, client_id=client_id, policy=policy, seal=seal, audit=audit,
         )
         if outcome.failure is RotateFailure.REUSED and not outcome.reported and outcome.session_id:
             self.evict(outcome.session_id)

@@ -10,8 +10,8 @@ token unused: a database error never burns a token.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -19,6 +19,8 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import write_connection
+from app.store.audit import AuditRecord, events
+from app.store.rotation import Claimed, FastRotator, Rotation
 from app.store.reuse import STRICT, ReusePolicy, Verdict, diagnose, revoke
 from app.db.models import LoginSession, OAuthClient, RefreshToken, User, table_of
 
@@ -66,7 +68,7 @@ class RotateOutcome:
     reported: bool = False  # reuse in report mode: refused, session kept
 
 
-Sealer = Callable[[SessionInfo], Awaitable[str]]
+Sealer = Callable[[SessionInfo], str]
 
 
 class SessionStore(Protocol):
@@ -79,7 +81,7 @@ class SessionStore(Protocol):
     async def rotate(
         self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
         narrow_to: list[str] | None = None, client_id: str | None = None,
-        policy: ReusePolicy = STRICT, seal: Sealer | None = None,
+        policy: ReusePolicy = STRICT, seal: Sealer | None = None, audit: AuditRecord | None = None,
     ) -> RotateOutcome: ...
 
     async def session_of_refresh(self, token_hash: str) -> str | None: ...
@@ -92,8 +94,9 @@ class SessionStore(Protocol):
 
 
 class SqlSessionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, fast: FastRotator | None = None) -> None:
         self._engine = engine
+        self._fast = fast
 
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
@@ -119,12 +122,20 @@ class SqlSessionStore:
     async def rotate(
         self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
         narrow_to: list[str] | None = None, client_id: str | None = None,
-        policy: ReusePolicy = STRICT, seal: Sealer | None = None,
+        policy: ReusePolicy = STRICT, seal: Sealer | None = None, audit: AuditRecord | None = None,
     ) -> RotateOutcome:
         """`narrow_to` and the client binding are checked inside the transaction, so a
         refresh that asks for too much scope, or comes from the wrong client, is refused
         without spending the token. `seal` (grace period on) returns the new pair
-        encrypted; it is kept on the spent token's row for a retry (app.store.reuse)."""
+        encrypted; it is kept on the spent token's row for a retry (app.store.reuse).
+        `audit` is appended in the same transaction, completed with the session's ids.
+        The winning path runs on the driver (app.store.rotation) when one is given; this
+        path decides every other case."""
+        if self._fast is not None:
+            request = Rotation(token_hash, successor_hash, now, refresh_lifetime, narrow_to, client_id, audit)
+            claimed = await self._fast.rotate(request, (lambda c: seal(_info(c))) if seal is not None else None)
+            if claimed is not None:
+                return RotateOutcome(session=_info(claimed))
         live_sessions = select(sessions.c.id).where(
             sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
         )
@@ -173,8 +184,12 @@ class SqlSessionStore:
                         await conn.execute(
                             update(tokens)
                             .where(tokens.c.token_hash == token_hash)
-                            .values(successor_hash=successor_hash, successor_pair=await seal(fresh))
+                            .values(successor_hash=successor_hash, successor_pair=seal(fresh))
                         )
+                    if audit is not None:
+                        await conn.execute(insert(events).values(**asdict(replace(
+                            audit, user_id=info.user_id, username=info.username, session_id=info.id,
+                        ))))
                     return RotateOutcome(session=fresh)
             found = await diagnose(conn, token_hash, now, policy)
         return RotateOutcome(
@@ -235,6 +250,10 @@ class SqlSessionStore:
         return LiveSession(
             row.id, row.user_id, row.username, row.scope or "", min(row.expires_at, row.idle_expires_at)
         )
+
+
+def _info(c: Claimed) -> SessionInfo:
+    return SessionInfo(c.session_id, c.user_id, c.username, c.scope, c.client_id, c.expires_at, c.refresh_expires_at)
 
 
 async def _client_may_refresh(conn: AsyncConnection, owner: str | None, caller: str | None) -> bool:

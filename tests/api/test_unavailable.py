@@ -26,7 +26,7 @@ async def down_and_up(settings: Settings, user: object, clock: FrozenClock):  # 
     for c in clients:
         await c.aclose()
     for a in apps:
-        await a.state.services.engine.dispose()
+        await a.state.services.aclose()
 
 
 def assert_unavailable(r: httpx.Response) -> None:
@@ -52,16 +52,31 @@ async def test_every_database_route_answers_503(down_and_up: list[httpx.AsyncCli
     assert r.status_code == 200
 
 
+async def refresh_both_ways(client: httpx.AsyncClient, refresh_token: str) -> list[httpx.Response]:
+    return [
+        await client.post("/refresh", headers=bearer(refresh_token)),
+        await client.post("/user/oauth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}),
+    ]
+
+
+async def assert_still_refreshes(client: httpx.AsyncClient, refresh_token: str) -> None:
+    r = await client.post("/refresh", headers=bearer(refresh_token))
+    assert r.status_code == 200, r.text
+    assert (await client.get("/protected", headers=bearer(r.json()["access_token"]))).status_code == 200
+
+
 @pytest.mark.usefixtures("user")
 async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, clock: FrozenClock) -> None:
-    """The rotation's COMMIT fails (as if the database died at that instant): the client
-    gets a 503, and the same refresh token still works afterwards, without counting as
-    reuse (the session is not revoked)."""
+    """The rotation's COMMIT fails (as if the database died at that instant) on the
+    SQLAlchemy path (the driver path switched off): the client gets a 503, and the same
+    refresh token still works afterwards, without counting as reuse (the session is not
+    revoked)."""
     from sqlalchemy import event
     from sqlalchemy.exc import OperationalError
 
     async with app_client(settings, clock) as client:
-        engine = client.app.state.services.engine  # type: ignore[attr-defined]
+        services = client.app.state.services  # type: ignore[attr-defined]
+        services.issuer._store._inner._fast = None  # the SQLAlchemy path only
         pair = await login_pair(client)
         failing = {"on": True}
 
@@ -69,18 +84,69 @@ async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, c
             if failing["on"]:
                 raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost at commit"))
 
-        event.listen(engine.sync_engine, "commit", fail_commit)
+        event.listen(services.engine.sync_engine, "commit", fail_commit)
         try:
-            for path in ("/refresh", "/user/oauth/token"):
-                if path == "/refresh":
-                    r = await client.post(path, headers=bearer(pair["refresh_token"]))
-                else:
-                    r = await client.post(path, data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]})
+            for r in await refresh_both_ways(client, pair["refresh_token"]):
                 assert r.status_code == 503, r.text
                 assert "retry-after" in r.headers
         finally:
             failing["on"] = False
-            event.remove(engine.sync_engine, "commit", fail_commit)
-        r = await client.post("/refresh", headers=bearer(pair["refresh_token"]))
-        assert r.status_code == 200, r.text
-        assert (await client.get("/protected", headers=bearer(r.json()["access_token"]))).status_code == 200
+            event.remove(services.engine.sync_engine, "commit", fail_commit)
+        await assert_still_refreshes(client, pair["refresh_token"])
+
+
+class CommitFails:
+    """A sqlite3 connection whose COMMIT fails, as when the disk goes away at that instant."""
+
+    def __init__(self, con: object) -> None:
+        self._con = con
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            import sqlite3
+
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._con.execute(sql, *args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+@pytest.mark.usefixtures("user")
+async def test_a_failed_rotation_on_the_driver_path_burns_nothing(settings: Settings, clock: FrozenClock) -> None:
+    """The same on the driver path (app.store.rotation): on SQLite its COMMIT fails; on
+    PostgreSQL the last part of its one statement (the audit row) fails with a
+    connection-failure SQLSTATE raised by a real trigger, so the database itself rolls
+    the statement back. 503, and the token still works."""
+    from sqlalchemy import text
+
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        rotator = services.rotator
+        assert rotator is not None
+        pair = await login_pair(client)
+        if settings.is_sqlite:
+            real = rotator._connection
+            rotator._connection = lambda: CommitFails(real())  # type: ignore[method-assign]
+        else:
+            async with services.engine.begin() as conn:
+                await conn.execute(text(
+                    "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'connection lost' USING ERRCODE = '08006'; END $$"
+                ))
+                await conn.execute(text(
+                    "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_event "
+                    "FOR EACH ROW EXECUTE FUNCTION fail_audit()"
+                ))
+        try:
+            for r in await refresh_both_ways(client, pair["refresh_token"]):
+                assert r.status_code == 503, r.text
+                assert "retry-after" in r.headers
+        finally:
+            if settings.is_sqlite:
+                rotator._connection = real  # type: ignore[method-assign]
+            else:
+                async with services.engine.begin() as conn:
+                    await conn.execute(text("DROP TRIGGER fail_audit ON audit_event"))
+                    await conn.execute(text("DROP FUNCTION fail_audit()"))
+        await assert_still_refreshes(client, pair["refresh_token"])

@@ -34,7 +34,7 @@ async def test_users_create_reads_stdin_and_strips_one_newline(database_url: str
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         assert (await password_grant(client, username="bob", password="s3cret pw ")).status_code == 200
         assert (await password_grant(client, username="bob", password="s3cret pw \n")).status_code == 400
-    await app.state.services.engine.dispose()
+    await app.state.services.aclose()
 
 
 def test_duplicate_user_exits_non_zero_with_a_message(database_url: str, tmp_path: Path) -> None:
@@ -80,4 +80,4 @@ async def test_admin_cli_disable_sessions_and_audit(database_url: str, tmp_path:
         assert events[-1] == "user_disabled" and "login_succeeded" in events
         assert "a password" not in tail.stdout and token not in tail.stdout
         assert cli(["users", "disable", "nobody"], database_url, tmp_path).returncode == 1
-    await app.state.services.engine.dispose()
+    await app.state.services.aclose()
