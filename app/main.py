@@ -22,6 +22,7 @@ from app.api.routes import accounts, discovery, health, introspection, session, 
 from app.api.services import Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
+from app.logs import configure_logging
 from app.oauth.housekeeping import purge_forever
 from app.oauth.grants import Grants, PasswordGrant, RefreshTokenGrant
 from app.oauth.issuer import Lifetimes, TokenIssuer
@@ -140,6 +141,7 @@ def _start_purging(settings: Settings, services: Services) -> asyncio.Task[None]
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
+    configure_logging(settings.log_level)
     services = build_services(settings, clock or SystemClock())
 
     @asynccontextmanager

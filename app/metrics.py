@@ -5,6 +5,7 @@ sees the whole server, not whichever worker answered."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,9 +33,18 @@ ACTIVE_SESSIONS = Gauge(
 )
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # labels() resolved once per combination
+
+
 def observe_request(method: str, route: str, status: int, duration: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(route).observe(duration)
+    """On every request: the labelled children are looked up once and kept (the
+    combinations are bounded: known methods, route templates, status codes)."""
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(route))
+    children[0].inc()
+    children[1].observe(duration)
 
 
 def count_event(event: str) -> None:

@@ -180,6 +180,9 @@ class Settings(BaseSettings):
         "enforce", validation_alias=AliasChoices("REFRESH_REUSE_DETECTION")
     )
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=AliasChoices("LOG_LEVEL")
+    )
     redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
 
     @field_validator("redis_url")

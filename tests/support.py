@@ -79,19 +79,23 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(database_url: str, *, workers: int = 1, cwd: Path | None = None, **env: str) -> Iterator[str]:
-    """A real `python -m app serve` on a free port; yields its base URL."""
-    with live_server_process(database_url, workers=workers, cwd=cwd, **env) as (base, _):
+def live_server(
+    database_url: str, *, workers: int = 1, cwd: Path | None = None, output: Path | None = None, **env: str
+) -> Iterator[str]:
+    """A real `python -m app serve` on a free port; yields its base URL. `output`: a file
+    that receives the server's stdout and stderr (its logs)."""
+    with live_server_process(database_url, workers=workers, cwd=cwd, output=output, **env) as (base, _):
         yield base
 
 
 @contextmanager
 def live_server_process(
-    database_url: str, *, workers: int = 1, cwd: Path | None = None, **env: str
+    database_url: str, *, workers: int = 1, cwd: Path | None = None, output: Path | None = None, **env: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Like live_server, and hands over the process (to kill it, say)."""
     port = free_port()
-    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty server never blocks
+    # a file, not a pipe: a chatty server never blocks
+    log = open(output, "w+") if output else tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=str(cwd or ROOT),

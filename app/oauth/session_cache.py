@@ -53,12 +53,17 @@ class CachingSessionStore:
 
     async def _read(self, session_id: str, now: datetime) -> LiveSession | None:
         """Single flight: concurrent misses for one session share one query."""
+        return await asyncio.shield(self._start_read(session_id, now))
+
+    def _start_read(self, session_id: str, now: datetime) -> asyncio.Future[LiveSession | None]:
+        """Registered before this returns, so every caller until the read ends finds it
+        (a task only starts at the loop's next iteration)."""
         pending = self._reading.get(session_id)
         if pending is None:
             pending = asyncio.ensure_future(self._fetch(session_id, now))
             self._reading[session_id] = pending
             pending.add_done_callback(lambda _: self._reading.pop(session_id, None))
-        return await asyncio.shield(pending)
+        return pending
 
     async def _fetch(self, session_id: str, now: datetime) -> LiveSession | None:
         started = time.monotonic()  # the entry is as old as the read's start, not its end
@@ -75,7 +80,7 @@ class CachingSessionStore:
 
     def _renew_soon(self, session_id: str, now: datetime) -> None:
         if session_id not in self._reading:
-            task = asyncio.ensure_future(self._read(session_id, now))
+            task = self._start_read(session_id, now)
             task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     def evict(self, session_id: str) -> None:

@@ -72,3 +72,25 @@ async def test_interval_zero_never_caches() -> None:
     assert store.reads == 3
 
 
+
+
+async def test_hits_in_one_loop_iteration_start_one_renewal() -> None:
+    """Past half the interval a hit renews ahead; a thousand hits before the loop runs
+    again (requests answered without suspending) must still start only one read, and
+    no task per hit."""
+    import time
+
+    store, clock = SlowStore(), FrozenClock()
+    c = cache(store, clock, interval=0.2)
+    await c.live("s1", clock.now())
+    assert store.reads == 1
+    started = time.monotonic()
+    while time.monotonic() - started < 0.12:  # past half the interval, before its end
+        await asyncio.sleep(0.01)
+    tasks_before = len(asyncio.all_tasks())
+    for _ in range(1000):
+        assert await c.live("s1", clock.now()) is not None  # a hit: never suspends
+    assert len(asyncio.all_tasks()) - tasks_before == 1  # one read started, not one task per hit
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert store.reads == 2
