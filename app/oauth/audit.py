@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from app.clock import Clock
 from app.metrics import count_event
@@ -83,5 +83,8 @@ def _clip(value: str | None, size: int) -> str | None:
 
 
 def _loggable(record: AuditRecord) -> dict[str, object]:
-    data = asdict(record)
-    return {k: v for k, v in data.items() if v is not None and k != "event"}
+    # not dataclasses.asdict: it deep-copies every value, a third of a refresh's audit cost
+    return {k: v for k in _FIELDS if (v := getattr(record, k)) is not None}
+
+
+_FIELDS = tuple(f.name for f in fields(AuditRecord) if f.name != "event")

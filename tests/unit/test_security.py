@@ -102,3 +102,26 @@ def test_refresh_tokens_are_typed_and_random() -> None:
     assert not is_refresh_token(mint(FrozenClock()))
     assert len(hash_token("x")) == 64
     assert len(new_session_id()) == 32
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_hmac_tokens_are_standard_jws(algorithm: str) -> None:
+    """HS* tokens are signed without PyJWT (speed); PyJWT must read them as its own:
+    header, claims and signature, and refuse them under another key or algorithm."""
+    clock = FrozenClock()
+    key = "k" * 64
+    token = encode_access_token(
+        sub="7", sid="s" * 32, jti="j", scope="read", issued_at=clock.now(), lifetime=timedelta(minutes=5),
+        key=key, algorithm=algorithm, kid="hs-1", client_id="c", issuer="https://issuer", audience="api",
+    )
+    assert pyjwt.get_unverified_header(token) == {"alg": algorithm, "typ": "at+jwt", "kid": "hs-1"}
+    claims = pyjwt.decode(token, key, algorithms=[algorithm], audience="api", options={"verify_exp": False, "verify_iat": False})
+    assert claims == {
+        "sub": "7", "sid": "s" * 32, "jti": "j", "scope": "read", "iat": int(clock.now().timestamp()),
+        "exp": int(clock.now().timestamp()) + 300, "client_id": "c", "iss": "https://issuer", "aud": "api",
+    }
+    with pytest.raises(pyjwt.InvalidSignatureError):
+        pyjwt.decode(token, "x" * 64, algorithms=[algorithm], audience="api", options={"verify_exp": False})
+    other = "HS512" if algorithm != "HS512" else "HS256"
+    with pytest.raises(pyjwt.InvalidAlgorithmError):
+        pyjwt.decode(token, key, algorithms=[other], audience="api", options={"verify_exp": False})
