@@ -66,10 +66,11 @@ async def logout(
 @router.get(
     "/protected", tags=["session"], response_model=ProtectedResponse, responses=error_responses(401, 503)
 )
-async def protected(principal: CurrentPrincipal) -> ProtectedResponse:
-    return ProtectedResponse(
-        message=f"Hello, {principal.username}", user_id=principal.user_id,
-        session_id=principal.session_id,
+async def protected(principal: CurrentPrincipal) -> JSONResponse:
+    # A response as is: FastAPI would validate and re-serialise a ProtectedResponse on
+    # every call of the hot path; response_model above still documents the shape.
+    return JSONResponse(
+        {"message": f"Hello, {principal.username}", "user_id": principal.user_id, "session_id": principal.session_id}
     )
 
 
