@@ -47,8 +47,14 @@ def observe_request(method: str, route: str, status: int, duration: float) -> No
     children[1].observe(duration)
 
 
+_event_children: dict[str, Any] = {}
+
+
 def count_event(event: str) -> None:
-    TOKEN_EVENTS.labels(event).inc()
+    child = _event_children.get(event)
+    if child is None:
+        child = _event_children[event] = TOKEN_EVENTS.labels(event)
+    child.inc()
 
 
 def render(active_sessions: int | None) -> tuple[bytes, str]:

@@ -126,7 +126,7 @@ async def main(args: argparse.Namespace) -> None:
             prof.enable()
             await timed(args.profile, args.requests, fn)
             prof.disable()
-            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(45)
             return
 
         rows: dict[str, list[float]] = {"ceiling": [], "protected": [], "refresh": []}

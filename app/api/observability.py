@@ -8,7 +8,7 @@ never logged (logout may carry a token).
 It runs on every request, so it is written for speed (bench/README.md): the line is
 formatted directly — every field is either a number or text of a known alphabet (the
 request id is checked against one, the method is a token, the route one of ours, ids
-are ours) — and handed to the logger without `Logger.info`'s caller lookup.
+are ours) — and handed to the logger by `app.logs.log_line`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.logs import log_line
 from app.metrics import observe_request
 
 log = logging.getLogger("app.access")
@@ -58,8 +59,7 @@ class RequestLog:
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             observe_request(method, route, status, duration)
             if log.isEnabledFor(logging.INFO):
-                line = _line(scope["state"], request_id, method, route, status, duration)
-                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, line, (), None))
+                log_line(log, _line(scope["state"], request_id, method, route, status, duration))
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, fields
 
 from app.clock import Clock
+from app.logs import log_line
 from app.metrics import count_event
 from app.store.audit import AuditRecord, SqlAuditStore
 
@@ -72,7 +73,7 @@ class Auditor:
     def emit(self, record: AuditRecord) -> None:
         """Count and log a stored event."""
         count_event(record.event)
-        log.info(json.dumps({"audit": record.event, **_loggable(record)}, default=str, ensure_ascii=True))
+        log_line(log, json.dumps({"audit": record.event, **_loggable(record)}, ensure_ascii=True))
 
     async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
         return await self._store.tail(limit, user_id=user_id, event=event)
@@ -84,7 +85,9 @@ def _clip(value: str | None, size: int) -> str | None:
 
 def _loggable(record: AuditRecord) -> dict[str, object]:
     # not dataclasses.asdict: it deep-copies every value, a third of a refresh's audit cost
-    return {k: v for k in _FIELDS if (v := getattr(record, k)) is not None}
+    data: dict[str, object] = {k: v for k in _FIELDS if (v := getattr(record, k)) is not None}
+    data["at"] = str(record.at)
+    return data
 
 
 _FIELDS = tuple(f.name for f in fields(AuditRecord) if f.name != "event")
