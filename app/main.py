@@ -123,6 +123,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock, cache=session_store,
         ),
         usage=UsageRecorder(session_admin, clock),
+        session_cache=session_store,
     )
 
 
@@ -161,7 +162,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         purging = _start_purging(settings, services)
+        feed = asyncio.create_task(services.session_cache.follow_revocations())
         yield
+        feed.cancel()
         if purging is not None:
             purging.cancel()
         await services.usage.drain()

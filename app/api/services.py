@@ -14,6 +14,7 @@ from app.oauth.issuer import TokenIssuer
 from app.oauth.keys import KeyRing
 from app.oauth.accounts import Accounts
 from app.oauth.audit import Auditor
+from app.oauth.session_cache import CachingSessionStore
 from app.oauth.usage import UsageRecorder
 from app.settings import Settings
 from app.store.rotation import FastRotator
@@ -37,6 +38,7 @@ class Services:
     auditor: Auditor
     usage: UsageRecorder
     session_admin: SqlSessionAdmin
+    session_cache: CachingSessionStore
 
     async def aclose(self) -> None:
         """The database connections this app holds (the engine's and the rotator's)."""

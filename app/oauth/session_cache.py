@@ -1,19 +1,34 @@
 """Protected routes without a database round trip per request.
 
-A session found live is trusted for at most SESSION_CHECK_INTERVAL_SECONDS (default
-0.5 s, never more than the contract's 1 s bound), then read again. Everything this
-process revokes (logout, reuse, revocation, an admin or password change ending
-sessions) is evicted at once, so here revocation is immediate; another worker or
-replica sees it at its next check, within the interval. The session's own end is
-re-checked against the clock on every hit, and when the database cannot be read the
-entry is not renewed: after the interval, requests fail closed with 503.
+Everything this process revokes (logout, reuse, revocation, an admin or a password
+change ending sessions) is evicted at once, so here revocation is immediate. Other
+workers and replicas learn of it in one of two ways:
+
+- The revocation feed (`follow_revocations`, run by the app): every half
+  SESSION_CHECK_INTERVAL_SECONDS one indexed query asks for the sessions revoked in
+  the last minute, and evicts those it has not seen yet. While the feed is current, a
+  session found live is trusted for up to TRUSTED_SECONDS (re-read ahead of that, as
+  a safety net), so the database work per process no longer grows with the number of
+  active sessions: one query per interval, whatever the traffic.
+- When the feed is not current — its last success is older than the interval (the
+  database cannot be read, or no feed runs, as in tests without the app's lifespan) —
+  an entry is trusted only for SESSION_CHECK_INTERVAL_SECONDS (default 0.5 s, never
+  more than the contract's 1 s bound) and then read again; a read that fails is not
+  cached, so requests fail closed with 503.
+
+Either way another process sees a revocation within the interval. The window of one
+minute covers transactions that commit later than their `revoked_at` and clocks that
+disagree by less than that (replicas must agree on time anyway: tokens carry `exp`).
+The session's own end is re-checked against the clock on every hit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from app.clock import Clock
@@ -24,18 +39,29 @@ from app.store.sessions import (
 )
 
 MAX_ENTRIES = 100_000
+TRUSTED_SECONDS = 30.0  # how long a live session is trusted while the feed is current
+FEED_WINDOW = timedelta(minutes=1)  # how far back each feed query looks
+
+log = logging.getLogger("app.sessions")
 
 
 class CachingSessionStore:
-    """SqlSessionStore with a bounded, short-lived cache in front of `live()`."""
+    """SqlSessionStore with a bounded cache in front of `live()`."""
 
-    def __init__(self, inner: SqlSessionStore, clock: Clock, interval: float) -> None:
+    def __init__(
+        self, inner: SqlSessionStore, clock: Clock, interval: float, *, trusted: float = TRUSTED_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._monotonic = monotonic  # ages of entries (tests pass their own)
         self._inner = inner
         self._clock = clock
         self._interval = interval
+        self._trusted = max(trusted, interval)
         self._entries: OrderedDict[str, tuple[LiveSession, float]] = OrderedDict()
         self._reading: dict[str, asyncio.Future[LiveSession | None]] = {}
         self._epoch = 0  # bumped by every eviction: a read that started before one is not kept
+        self._feed_current_until = 0.0  # monotonic; the last feed success + the interval
+        self._revoked: dict[str, datetime] = {}  # what the feed has already evicted
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
@@ -43,13 +69,42 @@ class CachingSessionStore:
         hit = self._entries.get(session_id)
         if hit is not None:
             cached, checked = hit
-            age = time.monotonic() - checked
-            if age < self._interval and (cached.ends_at is None or now < cached.ends_at):
-                if age >= self._interval / 2:
+            clock = self._monotonic()
+            ttl = self._trusted if clock < self._feed_current_until else self._interval
+            age = clock - checked
+            if age < ttl and (cached.ends_at is None or now < cached.ends_at):
+                if age >= ttl / 2:
                     self._renew_soon(session_id, now)  # ahead of expiry: no herd of misses
                 return cached
             self._entries.pop(session_id, None)
         return await self._read(session_id, now)
+
+    async def follow_revocations(self) -> None:
+        """The revocation feed; runs until cancelled. A failed query is logged and
+        retried; meanwhile entries fall back to the short interval (fail closed)."""
+        if self._interval <= 0:
+            return
+        while True:
+            try:
+                await self.poll_revocations()
+            except Exception:  # noqa: BLE001 - the feed must outlive a database outage
+                log.warning("revocation feed: the database cannot be read", exc_info=True)
+            await asyncio.sleep(self._interval / 2)
+
+    async def poll_revocations(self) -> None:
+        started = self._monotonic()
+        now = self._clock.now()
+        revoked = await self._inner.revoked_since(now - FEED_WINDOW)
+        fresh = [sid for sid in revoked if sid not in self._revoked]
+        if fresh:
+            self._epoch += 1  # a read under way may predate one of these revocations
+            for sid in fresh:
+                self._revoked[sid] = now
+                self._entries.pop(sid, None)
+        if len(self._revoked) > len(revoked):  # forget what left the window
+            keep = set(revoked)
+            self._revoked = {sid: at for sid, at in self._revoked.items() if sid in keep}
+        self._feed_current_until = started + self._interval
 
     async def _read(self, session_id: str, now: datetime) -> LiveSession | None:
         """Single flight: concurrent misses for one session share one query."""
@@ -66,7 +121,7 @@ class CachingSessionStore:
         return pending
 
     async def _fetch(self, session_id: str, now: datetime) -> LiveSession | None:
-        started = time.monotonic()  # the entry is as old as the read's start, not its end
+        started = self._monotonic()  # the entry is as old as the read's start, not its end
         epoch = self._epoch
         session = await self._inner.live(session_id, now)
         if session is None:

@@ -225,6 +225,13 @@ class SqlSessionStore:
         async with write_connection(self._engine) as conn, conn.begin():
             return await revoke(conn, session_id, now, reason)
 
+    async def revoked_since(self, since: datetime) -> list[str]:
+        """Sessions revoked at or after `since` (logout, reuse, admin, a disabled user):
+        the revocation feed of app.oauth.session_cache."""
+        query = select(sessions.c.id).where(sessions.c.revoked_at >= since)  # ix_login_session_revoked_at
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         """The per-request check that makes logout immediate."""
         query = (

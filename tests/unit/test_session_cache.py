@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 from datetime import datetime, timedelta
 
 from app.clock import FrozenClock
@@ -16,15 +18,35 @@ class SlowStore:
         self.gate = asyncio.Event()
         self.gate.set()
         self.ends_at: datetime | None = None
+        self.revoked: list[str] = []
+        self.feed_down = False
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         self.reads += 1
+        revoked = session_id in self.revoked  # what the row said when it was read
         await self.gate.wait()
+        if revoked:
+            return None
         return LiveSession(session_id, 7, "alice", "profile", self.ends_at)
 
+    async def revoked_since(self, since: datetime) -> list[str]:
+        if self.feed_down:
+            raise ConnectionError("database unreachable")
+        return list(self.revoked)
 
-def cache(store: SlowStore, clock: FrozenClock, interval: float = 60) -> CachingSessionStore:
-    return CachingSessionStore(store, clock, interval)  # type: ignore[arg-type]
+
+class Monotonic:
+    """The cache's own clock for the age of entries, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cache(store: SlowStore, clock: FrozenClock, interval: float = 60, **kw: object) -> CachingSessionStore:
+    return CachingSessionStore(store, clock, interval, **kw)  # type: ignore[arg-type]
 
 
 async def test_concurrent_misses_share_one_read() -> None:
@@ -78,15 +100,11 @@ async def test_hits_in_one_loop_iteration_start_one_renewal() -> None:
     """Past half the interval a hit renews ahead; a thousand hits before the loop runs
     again (requests answered without suspending) must still start only one read, and
     no task per hit."""
-    import time
-
-    store, clock = SlowStore(), FrozenClock()
-    c = cache(store, clock, interval=0.2)
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.2, monotonic=ticks)
     await c.live("s1", clock.now())
     assert store.reads == 1
-    started = time.monotonic()
-    while time.monotonic() - started < 0.12:  # past half the interval, before its end
-        await asyncio.sleep(0.01)
+    ticks.now += 0.12  # past half the interval, before its end
     tasks_before = len(asyncio.all_tasks())
     for _ in range(1000):
         assert await c.live("s1", clock.now()) is not None  # a hit: never suspends
@@ -94,3 +112,86 @@ async def test_hits_in_one_loop_iteration_start_one_renewal() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
     assert store.reads == 2
+
+
+async def test_with_a_current_feed_sessions_are_not_read_again() -> None:
+    """The database work no longer grows with the active sessions: while the feed is
+    current, a thousand sessions used again and again after the interval cost no read."""
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.5, trusted=30, monotonic=ticks)
+    await c.poll_revocations()
+    for i in range(1000):
+        await c.live(f"s{i}", clock.now())
+    assert store.reads == 1000
+    for _ in range(20):  # 5 s: ten intervals, the feed polling every half interval
+        ticks.now += 0.25
+        await c.poll_revocations()
+        for i in range(1000):
+            assert await c.live(f"s{i}", clock.now()) is not None
+    assert store.reads == 1000
+
+
+async def test_the_feed_evicts_what_other_processes_revoked() -> None:
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.5, monotonic=ticks)
+    await c.poll_revocations()
+    assert await c.live("s1", clock.now()) is not None
+    assert await c.live("s2", clock.now()) is not None
+    store.revoked.append("s1")  # a logout handled by another replica
+    ticks.now += 0.25
+    assert await c.live("s1", clock.now()) is not None  # not polled yet: still trusted
+    await c.poll_revocations()
+    assert await c.live("s1", clock.now()) is None
+    assert await c.live("s2", clock.now()) is not None
+    assert store.reads == 3  # s1 read again (found revoked); s2 still cached
+
+
+async def test_a_stale_feed_falls_back_to_the_interval() -> None:
+    """Feed down (database unreachable): entries are trusted for the interval only,
+    then read again, so a revocation the feed cannot see still lands in time."""
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.5, monotonic=ticks)
+    await c.poll_revocations()
+    await c.live("s1", clock.now())
+    store.feed_down = True
+    with pytest.raises(ConnectionError):
+        await c.poll_revocations()
+    store.revoked.append("s1")
+    ticks.now += 0.4
+    assert await c.live("s1", clock.now()) is not None  # the feed was current 0.4 s ago
+    ticks.now += 0.2  # the last success is now older than the interval
+    assert await c.live("s1", clock.now()) is None  # read again, found revoked
+
+
+async def test_the_feed_task_survives_a_failing_database() -> None:
+    store, clock = SlowStore(), FrozenClock()
+    store.feed_down = True
+    c = cache(store, clock, interval=0.02)
+    task = asyncio.create_task(c.follow_revocations())
+    await asyncio.sleep(0.05)  # a few polls fail
+    assert not task.done()
+    store.feed_down = False
+    store.revoked.append("s9")
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if "s9" in c._revoked:
+            break
+    task.cancel()
+    assert "s9" in c._revoked  # it kept polling and caught up
+
+
+async def test_a_read_under_way_when_the_feed_evicts_is_not_kept() -> None:
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.5, monotonic=ticks)
+    await c.poll_revocations()
+    store.gate.clear()
+    in_flight = asyncio.create_task(c.live("s1", clock.now()))
+    while store.reads == 0:
+        await asyncio.sleep(0)
+    store.revoked.append("s1")  # committed after the read saw the row live
+    await c.poll_revocations()
+    store.gate.set()
+    assert await in_flight is not None  # that request was answered from the read it made
+    store.revoked.remove("s1")  # (so the next read would say "live" if it happened)
+    await c.live("s1", clock.now())
+    assert store.reads == 2  # the pre-eviction result was not kept
