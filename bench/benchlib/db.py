@@ -92,6 +92,13 @@ def bulk_sessions(url: str, username: str, count: int) -> None:
     _run(go, url)
 
 
+def live_sessions(url: str, count: int) -> list[tuple[str, int]]:
+    """(session id, user id) of `count` live sessions, for tokens minted by the bench."""
+    rows = _run(lambda c: c.fetch(
+        "SELECT id, user_id FROM login_session WHERE revoked_at IS NULL ORDER BY id LIMIT $1", count), url)
+    return [(r["id"], r["user_id"]) for r in rows]
+
+
 def backend_pids(url: str) -> list[int]:
     """PostgreSQL backends serving one database: their CPU is the database's share of a
     request (PostgreSQL itself is not pinned; it runs wherever the kernel puts it)."""

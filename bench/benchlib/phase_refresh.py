@@ -79,6 +79,9 @@ def bench(work: Path, mode: Mode, rec: Recorder, backends: list[str]) -> None:
             server.stop()
 
 
+MANY_TOKENS = 5_000  # within the verified-token cache (10,000), as a worker's active users would be
+
+
 def bench_sessions(work: Path, mode: Mode, rec: Recorder) -> None:
     """Issue 3: the same server code at a small and a big number of stored sessions."""
     started: list[Server] = []
@@ -97,6 +100,11 @@ def bench_sessions(work: Path, mode: Mode, rec: Recorder) -> None:
             configs.append(Config(f"{key}-protected", wrk_measure(
                 server, "/protected", lambda: plain, connections=PROTECTED_CONNECTIONS,
                 headers={"Authorization": f"Bearer {token}"}, db_url=url)))
+            if size == "big":  # many users at once: no database work per session either
+                minted = servers.tokens_for_sessions(token, db.live_sessions(url, MANY_TOKENS), work / key / "tokens.txt")
+                script = wrk.tokens_script(work / key / "many.lua", minted)
+                configs.append(Config(f"{key}-protected-many", wrk_measure(
+                    server, "/protected", lambda: script, connections=PROTECTED_CONNECTIONS, db_url=url)))
         small, big = f"{mode.small_sessions:,}", f"{mode.big_sessions:,}"
         rec.spec(
             RowSpec("sessions-small-refresh", "sessions", f"refresh, PostgreSQL, {small} sessions"),
@@ -105,6 +113,9 @@ def bench_sessions(work: Path, mode: Mode, rec: Recorder) -> None:
             RowSpec("sessions-small-protected", "sessions", f"/protected, PostgreSQL, {small} sessions"),
             RowSpec("sessions-big-protected", "sessions", f"/protected, PostgreSQL, {big} sessions",
                     "sessions-small-protected", "rps"),
+            RowSpec("sessions-big-protected-many", "sessions",
+                    f"/protected, PostgreSQL, {MANY_TOKENS:,} sessions' tokens in turn (of {big})",
+                    "sessions-big-protected", "rps"),
         )
         interleave(configs, mode, rec)
     finally:

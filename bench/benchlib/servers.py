@@ -93,6 +93,22 @@ def access_token(server: Server) -> str:
     return token
 
 
+def tokens_for_sessions(model_token: str, sessions: list[tuple[str, int]], path: Path) -> Path:
+    """Access tokens for sessions the bench inserted in bulk (they have no login to take
+    a token from): the claims, `kid` and lifetime of a real token of the server, with
+    each session's `sid` and `sub`, signed with the server's JWT_SECRET. One a line."""
+    import jwt
+
+    header = jwt.get_unverified_header(model_token)
+    claims = jwt.decode(model_token, options={"verify_signature": False})
+    lines = []
+    for session_id, user_id in sessions:
+        mine = dict(claims, sid=session_id, sub=str(user_id), jti=secrets.token_urlsafe(16))
+        lines.append(jwt.encode(mine, JWT_SECRET, algorithm=header["alg"], headers={"typ": header["typ"], "kid": header["kid"]}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def peer_token(server: Server) -> str:
     """The peers mint their own token (their own format and secret handling)."""
     token = str(get_json(server.base + "/bench-token")["access_token"])

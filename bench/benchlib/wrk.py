@@ -77,6 +77,21 @@ class WrkResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
+# Bearer tokens from a file, one a line, each request the next one round the list.
+TOKENS_LUA = r"""
+tokens, n, i = {}, 0, 0
+for line in io.lines(%(tokens_in)s) do n = n + 1; tokens[n] = line end
+function request()
+  i = i %% n + 1
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i]})
+end
+"""
+
+
+def tokens_script(path: Path, tokens_in: Path) -> Path:
+    return write_script(path, TOKENS_LUA % {"tokens_in": json.dumps(str(tokens_in))})
+
+
 def write_script(path: Path, *preludes: str) -> Path:
     path.write_text("".join(preludes) + REPORT_LUA)
     return path
