@@ -116,7 +116,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             SqlClientStore(engine), allow_unregistered=settings.allow_unregistered_public_clients
         ),
         inspector=TokenInspector(
-            issuer=issuer, lookup=SqlTokenLookup(engine), sessions=session_store, clock=clock
+            issuer=issuer, lookup=SqlTokenLookup(engine), sessions=session_store, clock=clock, auditor=auditor,
         ),
         users=users, auditor=auditor, session_admin=session_admin,
         accounts=Accounts(

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from app.clock import Clock
 from app.errors import InvalidToken
+from app.oauth import audit
+from app.oauth.audit import Auditor, RequestContext
 from app.oauth.clients import Client
 from app.oauth.issuer import TokenIssuer
 from app.security.tokens import hash_token, is_refresh_token
@@ -30,7 +32,11 @@ class TokenLookup(Protocol):
 
 
 class TokenInspector:
-    def __init__(self, *, issuer: TokenIssuer, lookup: TokenLookup, sessions: SessionStore, clock: Clock) -> None:
+    def __init__(
+        self, *, issuer: TokenIssuer, lookup: TokenLookup, sessions: SessionStore, clock: Clock,
+        auditor: Auditor | None = None,
+    ) -> None:
+        self._audit = auditor
         self._issuer = issuer
         self._lookup = lookup
         self._sessions = sessions
@@ -82,7 +88,8 @@ class TokenInspector:
             session_id = claims.sid
         if owner is not None and owner != client.client_id:
             return
-        await self._sessions.revoke(session_id, self._clock.now(), "revocation")
+        if await self._sessions.revoke(session_id, self._clock.now(), "revocation") and self._audit is not None:
+            await self._audit.record(audit.REVOKED, RequestContext(client_id=client.client_id), session_id=session_id)
 
 
 def _seconds(moment: datetime) -> int:

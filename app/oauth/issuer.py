@@ -133,6 +133,8 @@ class TokenIssuer:
         if outcome.failure is RotateFailure.REUSED:
             event = audit.REUSE_REPORTED if outcome.reported else audit.REUSE_DETECTED
             await self._record(event, context, session_id=outcome.session_id)
+        elif outcome.failure in _EXPIRY_EVENTS:
+            await self._record(_EXPIRY_EVENTS[outcome.failure], context, session_id=outcome.session_id)
         raise InvalidGrant(_FAILURE_TEXT[outcome.failure or RotateFailure.UNKNOWN])
 
     async def _record(self, event: str, context: RequestContext | None, **fields: object) -> None:
@@ -215,11 +217,15 @@ class TokenIssuer:
 _FAILURE_TEXT = {
     RotateFailure.UNKNOWN: "The refresh token is invalid.",
     RotateFailure.EXPIRED: "The refresh token has expired.",
+    RotateFailure.SESSION_EXPIRED: "The session has expired.",
     RotateFailure.ENDED: "The session has ended.",
     RotateFailure.REUSED: "The refresh token was already used; the session is revoked.",
     RotateFailure.SCOPE: "The requested scope exceeds the original grant.",
     RotateFailure.CLIENT: "The refresh token was issued to another client.",
 }
+
+
+_EXPIRY_EVENTS = {RotateFailure.EXPIRED: audit.EXPIRED_IDLE, RotateFailure.SESSION_EXPIRED: audit.EXPIRED_ABSOLUTE}
 
 
 def _granted(info: SessionInfo, scope: list[str] | None) -> str:

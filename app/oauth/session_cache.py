@@ -84,11 +84,19 @@ class CachingSessionStore:
         retried; meanwhile entries fall back to the short interval (fail closed)."""
         if self._interval <= 0:
             return
+        failing = False
         while True:
             try:
                 await self.poll_revocations()
-            except Exception:  # noqa: BLE001 - the feed must outlive a database outage
-                log.warning("revocation feed: the database cannot be read", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the feed must outlive a database outage
+                if not failing:  # once per outage, not four times a second
+                    log.warning("revocation feed stopped (%s): sessions are read again every %.2f s",
+                                type(exc).__name__, self._interval)
+                failing = True
+            else:
+                if failing:
+                    log.warning("revocation feed resumed")
+                failing = False
             await asyncio.sleep(self._interval / 2)
 
     async def poll_revocations(self) -> None:

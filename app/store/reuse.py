@@ -35,7 +35,8 @@ STRICT = ReusePolicy()
 
 class Verdict(enum.Enum):
     UNKNOWN = "unknown"
-    EXPIRED = "expired"
+    EXPIRED = "expired"  # the refresh token lapsed unused: the session's idle end
+    SESSION_EXPIRED = "session_expired"  # the session's absolute end
     ENDED = "ended"
     REUSED = "reused"  # enforced: the session is revoked
     REPORTED = "reported"  # report mode: refused, the session stays
@@ -52,16 +53,28 @@ class Diagnosis:
 async def diagnose(conn: AsyncConnection, token_hash: str, now: datetime, policy: ReusePolicy) -> Diagnosis:
     """Why the compare-and-set lost. Revocation is committed here, before the caller
     raises (STYLE §5), in a write transaction of its own."""
-    query = select(
-        tokens.c.used_at, tokens.c.expires_at, tokens.c.session_id, tokens.c.successor_hash,
-        tokens.c.successor_pair,
-    ).where(tokens.c.token_hash == token_hash)
+    query = (
+        select(
+            tokens.c.used_at, tokens.c.expires_at, tokens.c.session_id, tokens.c.successor_hash,
+            tokens.c.successor_pair, sessions.c.expires_at.label("session_expires_at"),
+            sessions.c.revoked_at,
+        )
+        .join(sessions, sessions.c.id == tokens.c.session_id)
+        .where(tokens.c.token_hash == token_hash)
+    )
     async with conn.begin():
         row = (await conn.execute(query)).first()
         if row is None:
             return Diagnosis(Verdict.UNKNOWN)
         if row.used_at is None:
-            verdict = Verdict.EXPIRED if row.expires_at <= now else Verdict.ENDED
+            if row.revoked_at is not None:
+                verdict = Verdict.ENDED
+            elif row.session_expires_at <= now:
+                verdict = Verdict.SESSION_EXPIRED
+            elif row.expires_at <= now:
+                verdict = Verdict.EXPIRED
+            else:
+                verdict = Verdict.ENDED  # e.g. the user was disabled
             return Diagnosis(verdict, row.session_id)
         if await _within_grace(conn, row, now, policy):
             return Diagnosis(Verdict.GRACE, row.session_id, row.successor_pair)

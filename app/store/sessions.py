@@ -52,7 +52,8 @@ class LiveSession:
 
 class RotateFailure(enum.Enum):
     UNKNOWN = "unknown"
-    EXPIRED = "expired"
+    EXPIRED = "expired"  # idle: the refresh token lapsed unused
+    SESSION_EXPIRED = "session_expired"  # absolute: the session's maximum lifetime passed
     REUSED = "reused"
     ENDED = "ended"
     SCOPE = "scope"  # a refresh asked for more than the session was granted
@@ -275,6 +276,7 @@ async def _client_may_refresh(conn: AsyncConnection, owner: str | None, caller: 
 _FAILURES = {
     Verdict.UNKNOWN: RotateFailure.UNKNOWN,
     Verdict.EXPIRED: RotateFailure.EXPIRED,
+    Verdict.SESSION_EXPIRED: RotateFailure.SESSION_EXPIRED,
     Verdict.ENDED: RotateFailure.ENDED,
     Verdict.REUSED: RotateFailure.REUSED,
     Verdict.REPORTED: RotateFailure.REUSED,

@@ -126,3 +126,36 @@ async def test_last_used_is_recorded_at_most_once_a_minute(client: httpx.AsyncCl
     await app_usage.drain()
     listed = (await client.get("/user/sessions", headers=bearer(pair["access_token"]))).json()["sessions"][0]
     assert listed["last_used_at"] is not None
+
+
+async def test_metrics_count_revocation_and_both_expiries(client: httpx.AsyncClient, clock: FrozenClock) -> None:
+    """The rest of the token lifecycle: an RFC 7009 revocation, a session whose refresh
+    token lapsed unused (idle), and one past its maximum lifetime (absolute) — the
+    expiries counted when the token is presented, the only moment the server sees them."""
+    def events(text: str, event: str) -> float:
+        return _metric(text, "authserver_token_events_total", event=event)
+
+    before = (await client.get("/metrics")).text
+    revoked = await login_pair(client)
+    assert (await client.post("/oauth/revoke", data={"token": str(revoked["refresh_token"])})).status_code == 200
+    assert (await client.post("/oauth/revoke", data={"token": str(revoked["refresh_token"])})).status_code == 200  # again: no event
+
+    idle = await login_pair(client)
+    kept = await login_pair(client)
+    clock.advance(minutes=50)
+    kept = (await refresh_grant(client, kept["refresh_token"])).json()
+    clock.advance(minutes=11)  # idle's refresh token (60 min) lapsed unused; kept's did not
+    r = await refresh_grant(client, idle["refresh_token"])
+    assert r.json() == {"error": "invalid_grant", "error_description": "The refresh token has expired."}
+    kept = (await refresh_grant(client, kept["refresh_token"])).json()
+    while True:  # keep the other session busy until its 24 h maximum passes
+        clock.advance(minutes=55)
+        r = await refresh_grant(client, kept["refresh_token"])
+        if r.status_code != 200:
+            break
+        kept = r.json()
+    assert r.json() == {"error": "invalid_grant", "error_description": "The session has expired."}
+    after = (await client.get("/metrics")).text
+    assert events(after, "revoked") - events(before, "revoked") == 1
+    assert events(after, "session_expired_idle") - events(before, "session_expired_idle") == 1
+    assert events(after, "session_expired_absolute") - events(before, "session_expired_absolute") == 1

@@ -163,13 +163,14 @@ async def test_a_stale_feed_falls_back_to_the_interval() -> None:
     assert await c.live("s1", clock.now()) is None  # read again, found revoked
 
 
-async def test_the_feed_task_survives_a_failing_database() -> None:
+async def test_the_feed_task_survives_a_failing_database(caplog: pytest.LogCaptureFixture) -> None:
     store, clock = SlowStore(), FrozenClock()
     store.feed_down = True
     c = cache(store, clock, interval=0.02)
     task = asyncio.create_task(c.follow_revocations())
-    await asyncio.sleep(0.05)  # a few polls fail
+    await asyncio.sleep(0.06)  # about six polls, every one failing
     assert not task.done()
+    assert [r.getMessage()[:23] for r in caplog.records] == ["revocation feed stopped"]  # once, not per poll
     store.feed_down = False
     store.revoked.append("s9")
     for _ in range(50):
@@ -178,6 +179,7 @@ async def test_the_feed_task_survives_a_failing_database() -> None:
             break
     task.cancel()
     assert "s9" in c._revoked  # it kept polling and caught up
+    assert caplog.records[-1].getMessage() == "revocation feed resumed"
 
 
 async def test_a_read_under_way_when_the_feed_evicts_is_not_kept() -> None:
