@@ -124,6 +124,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         ),
         usage=UsageRecorder(session_admin, clock),
         session_cache=session_store,
+        hasher=hasher,
     )
 
 

@@ -16,6 +16,7 @@ from app.oauth.accounts import Accounts
 from app.oauth.audit import Auditor
 from app.oauth.session_cache import CachingSessionStore
 from app.oauth.usage import UsageRecorder
+from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings
 from app.store.rotation import FastRotator
 from app.store.session_admin import SqlSessionAdmin
@@ -39,9 +40,12 @@ class Services:
     usage: UsageRecorder
     session_admin: SqlSessionAdmin
     session_cache: CachingSessionStore
+    hasher: CryptPasswordHasher
 
     async def aclose(self) -> None:
-        """The database connections this app holds (the engine's and the rotator's)."""
+        """What this app holds: database connections (the engine's and the rotator's)
+        and the password-hashing threads."""
         if self.rotator is not None:
             await self.rotator.close()
+        self.hasher.close()
         await self.engine.dispose()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -11,7 +14,7 @@ from passlib.context import CryptContext
 from app.clock import FrozenClock
 from app.errors import InvalidToken
 from app.security.jwt import decode_access_token, encode_access_token
-from app.security.passwords import CryptPasswordHasher
+from app.security.passwords import HASHING_NICE, CryptPasswordHasher
 from app.security.tokens import hash_token, is_refresh_token, new_refresh_token, new_session_id
 
 KEY = "k" * 48
@@ -125,3 +128,17 @@ def test_hmac_tokens_are_standard_jws(algorithm: str) -> None:
     other = "HS512" if algorithm != "HS512" else "HS256"
     with pytest.raises(pyjwt.InvalidAlgorithmError):
         pyjwt.decode(token, key, algorithms=[other], audience="api", options={"verify_exp": False})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+async def test_hashing_threads_run_at_lower_priority() -> None:
+    """So the event loop gets the core back during a login storm (bench/README.md, storm)."""
+    loop_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    hasher = CryptPasswordHasher(concurrency=1)
+    try:
+        assert await hasher.verify("p", await hasher.hash("p"))
+        nice_in_pool = await hasher._run(os.getpriority, os.PRIO_PROCESS, 0)
+    finally:
+        hasher.close()
+    assert nice_in_pool >= HASHING_NICE > loop_nice
+    assert os.getpriority(os.PRIO_PROCESS, 0) == loop_nice  # the event loop's thread is untouched
