@@ -80,13 +80,17 @@ class TokenIssuer:
         now = self._clock.now()
         expires_at = now + self._life.session_max
         refresh = new_refresh_token()
+        # The audit row commits with the session: one transaction, not two.
+        record = self._audit.draft(audit.LOGIN_SUCCEEDED, context, username=username) if self._audit else None
         info = await self._store.create(
             session_id=new_session_id(), user_id=user_id, username=username, scope=scope,
             client_id=client_id, now=now, expires_at=expires_at, refresh_hash=hash_token(refresh),
             refresh_expires_at=min(now + self._life.refresh, expires_at),
             user_agent=context.user_agent if context else None, ip=context.ip if context else None,
+            audit=record,
         )
-        await self._record(audit.LOGIN_SUCCEEDED, context, user_id=user_id, username=username, session_id=info.id)
+        if self._audit is not None and record is not None:
+            self._audit.emit(replace(record, user_id=user_id, session_id=info.id))
         return self._mint(info, refresh, scope, now, key)
 
     async def rotate(

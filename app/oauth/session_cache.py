@@ -175,12 +175,12 @@ class CachingSessionStore:
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
         now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
-        user_agent: str | None = None, ip: str | None = None,
+        user_agent: str | None = None, ip: str | None = None, audit: AuditRecord | None = None,
     ) -> SessionInfo:
         return await self._inner.create(
             session_id=session_id, user_id=user_id, username=username, scope=scope, client_id=client_id,
             now=now, expires_at=expires_at, refresh_hash=refresh_hash, refresh_expires_at=refresh_expires_at,
-            user_agent=user_agent, ip=ip,
+            user_agent=user_agent, ip=ip, audit=audit,
         )
 
     async def session_of_refresh(self, token_hash: str) -> str | None:

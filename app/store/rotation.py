@@ -1,4 +1,4 @@
-"""The refresh grant's winning path, one round trip at the driver.
+"""The refresh grant's winning path (and a login's new session), one round trip at the driver.
 
 A refresh that succeeds is the server's busiest write. Through SQLAlchemy's async layer
 it cost six statements, each several thread hops (aiosqlite) or protocol round trips
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +38,7 @@ from app.errors import ServiceUnavailable
 from app.settings import Settings
 from app.store.audit import AuditRecord
 
+T = TypeVar("T")
 Seal = Callable[["Claimed"], str]  # the new pair, encrypted for a grace-period retry
 
 
@@ -63,8 +64,25 @@ class Rotation:
     audit: AuditRecord | None  # event, time and request context; the rest comes from the row
 
 
+@dataclass(frozen=True)
+class NewSession:
+    session_id: str
+    user_id: int
+    scope: str
+    client_id: str | None
+    now: datetime
+    expires_at: datetime
+    refresh_hash: str
+    refresh_expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    audit: AuditRecord | None  # completed with the user and session ids
+
+
 class FastRotator(Protocol):
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> Claimed | None: ...
+
+    async def start(self, session: NewSession) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -102,6 +120,11 @@ WHERE s.id = ? AND u.is_active
 _SQLITE_SUCCESSOR = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
 _SQLITE_TOUCH = "UPDATE login_session SET last_refreshed_at = ?, idle_expires_at = ? WHERE id = ?"
 _SQLITE_SEALED = "UPDATE refresh_token SET successor_hash = ?, successor_pair = ? WHERE token_hash = ?"
+_SQLITE_NEW_SESSION = (
+    "INSERT INTO login_session (id, user_id, scope, client_id, created_at, expires_at, idle_expires_at, user_agent, ip)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_FIRST_TOKEN = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
 _AUDIT = (
     "INSERT INTO audit_event (at, event, user_id, username, session_id, client_id, ip, user_agent, detail)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -118,6 +141,9 @@ class SqliteRotator:
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> Claimed | None:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._rotate, rotation, seal)
+
+    async def start(self, session: NewSession) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._start, session)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
@@ -140,15 +166,33 @@ class SqliteRotator:
             self._local.con = None
 
     def _rotate(self, r: Rotation, seal: Seal | None) -> Claimed | None:
+        return self._in_transaction(lambda con: self._claim(con, r, seal))
+
+    def _start(self, n: NewSession) -> None:
+        def insert(con: sqlite3.Connection) -> bool:
+            now, refresh_end = _ts(n.now), _ts(n.refresh_expires_at)
+            con.execute(_SQLITE_NEW_SESSION, (n.session_id, n.user_id, n.scope, n.client_id, now,
+                                              _ts(n.expires_at), refresh_end, n.user_agent, n.ip))
+            con.execute(_SQLITE_FIRST_TOKEN, (n.refresh_hash, n.session_id, now, refresh_end))
+            if n.audit is not None:
+                a = n.audit
+                con.execute(_AUDIT, (_ts(a.at), a.event, n.user_id, a.username, n.session_id,
+                                     a.client_id, a.ip, a.user_agent, a.detail))
+            return True
+
+        self._in_transaction(insert)
+
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], T | None]) -> T | None:
+        """`work` inside BEGIN IMMEDIATE … COMMIT; a None result rolls back."""
         try:
             con = self._connection()
             con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             raise ServiceUnavailable() from None
         try:
-            claimed = self._claim(con, r, seal)
-            con.execute("COMMIT" if claimed is not None else "ROLLBACK")
-            return claimed
+            result = work(con)
+            con.execute("COMMIT" if result is not None else "ROLLBACK")
+            return result
         except sqlite3.OperationalError:
             con.rollback()  # an error inside the transaction: nothing of it stays
             raise ServiceUnavailable() from None
@@ -208,6 +252,22 @@ _PG_AUDIT = """, audited AS (
     SELECT $7, $8, user_id, username, session_id, $9, $10, $11, $12 FROM claimed
 )"""
 _PG_SEALED = "UPDATE refresh_token SET successor_hash = $1, successor_pair = $2 WHERE token_hash = $3"
+_PG_START = """
+WITH session AS (
+    INSERT INTO login_session (id, user_id, scope, client_id, created_at, expires_at, idle_expires_at, user_agent, ip)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    RETURNING id
+), token AS (
+    INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at)
+    SELECT $10, id, $5, $7 FROM session
+)
+{audit}
+SELECT id FROM session
+"""
+_PG_START_AUDIT = """, audited AS (
+    INSERT INTO audit_event (at, event, user_id, username, session_id, client_id, ip, user_agent, detail)
+    SELECT $11, $12, $2, $13, id, $14, $15, $16, $17 FROM session
+)"""
 
 
 class PostgresRotator:
@@ -222,6 +282,20 @@ class PostgresRotator:
         self._size = pool_size
         self._pool: Any = None
         self._opening = asyncio.Lock()
+
+    async def start(self, session: NewSession) -> None:
+        n, a = session, session.audit
+        params: list[Any] = [n.session_id, n.user_id, n.scope, n.client_id, n.now, n.expires_at,
+                             n.refresh_expires_at, n.user_agent, n.ip, n.refresh_hash]
+        if a is not None:
+            params += [a.at, a.event, a.username, a.client_id, a.ip, a.user_agent, a.detail]
+        query = _PG_START.format(audit=_PG_START_AUDIT if a is not None else "")
+        try:
+            pool = await self._open()
+            async with pool.acquire() as conn:
+                await conn.fetchval(query, *params)
+        except _UNAVAILABLE:
+            raise ServiceUnavailable() from None
 
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> Claimed | None:
         r, a = rotation, rotation.audit
@@ -239,8 +313,7 @@ class PostgresRotator:
                     if claimed is not None:
                         await conn.execute(_PG_SEALED, r.successor_hash, seal(claimed), r.token_hash)
                     return claimed
-        except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError):
+        except _UNAVAILABLE:
             raise ServiceUnavailable() from None
 
     async def _open(self) -> Any:
@@ -256,6 +329,12 @@ class PostgresRotator:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+_UNAVAILABLE = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
+)
 
 
 async def _no_reset(_: Any) -> None:

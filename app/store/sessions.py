@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import write_connection
 from app.store.audit import AuditRecord, events
-from app.store.rotation import Claimed, FastRotator, Rotation
+from app.store.rotation import Claimed, FastRotator, NewSession, Rotation
 from app.store.reuse import STRICT, ReusePolicy, Verdict, diagnose, revoke
 from app.db.models import LoginSession, OAuthClient, RefreshToken, User, table_of
 
@@ -76,7 +76,7 @@ class SessionStore(Protocol):
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
         now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
-        user_agent: str | None = None, ip: str | None = None,
+        user_agent: str | None = None, ip: str | None = None, audit: AuditRecord | None = None,
     ) -> SessionInfo: ...
 
     async def rotate(
@@ -102,22 +102,35 @@ class SqlSessionStore:
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
         now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
-        user_agent: str | None = None, ip: str | None = None,
+        user_agent: str | None = None, ip: str | None = None, audit: AuditRecord | None = None,
     ) -> SessionInfo:
-        async with write_connection(self._engine) as conn, conn.begin():
-            await conn.execute(
-                insert(sessions).values(
-                    id=session_id, user_id=user_id, scope=scope, client_id=client_id,
-                    created_at=now, expires_at=expires_at, idle_expires_at=refresh_expires_at,
-                    user_agent=(user_agent or None) and user_agent[:512], ip=ip,
+        """The session, its first refresh token and `audit` (completed with the ids) in one
+        transaction; on the driver path (app.store.rotation) when one is given."""
+        user_agent = (user_agent or None) and user_agent[:512]
+        if audit is not None:
+            audit = replace(audit, user_id=user_id, session_id=session_id)
+        if self._fast is not None:
+            await self._fast.start(NewSession(
+                session_id, user_id, scope, client_id, now, expires_at, refresh_hash, refresh_expires_at,
+                user_agent, ip, audit,
+            ))
+        else:
+            async with write_connection(self._engine) as conn, conn.begin():
+                await conn.execute(
+                    insert(sessions).values(
+                        id=session_id, user_id=user_id, scope=scope, client_id=client_id,
+                        created_at=now, expires_at=expires_at, idle_expires_at=refresh_expires_at,
+                        user_agent=user_agent, ip=ip,
+                    )
                 )
-            )
-            await conn.execute(
-                insert(tokens).values(
-                    token_hash=refresh_hash, session_id=session_id,
-                    issued_at=now, expires_at=refresh_expires_at,
+                await conn.execute(
+                    insert(tokens).values(
+                        token_hash=refresh_hash, session_id=session_id,
+                        issued_at=now, expires_at=refresh_expires_at,
+                    )
                 )
-            )
+                if audit is not None:
+                    await conn.execute(insert(events).values(**asdict(audit)))
         return SessionInfo(session_id, user_id, username, scope, client_id, expires_at, refresh_expires_at)
 
     async def rotate(

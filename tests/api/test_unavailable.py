@@ -95,6 +95,19 @@ async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, c
         await assert_still_refreshes(client, pair["refresh_token"])
 
 
+async def count_sessions(engine: object) -> int:
+    from sqlalchemy import func, select
+
+    from app.db.models import LoginSession, RefreshToken, table_of
+
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        counts = [
+            (await conn.execute(select(func.count()).select_from(table_of(model)))).scalar_one()
+            for model in (LoginSession, RefreshToken)
+        ]
+    return int(counts[0]) * 1_000_000 + int(counts[1])
+
+
 class CommitFails:
     """A sqlite3 connection whose COMMIT fails, as when the disk goes away at that instant."""
 
@@ -117,7 +130,8 @@ async def test_a_failed_rotation_on_the_driver_path_burns_nothing(settings: Sett
     """The same on the driver path (app.store.rotation): on SQLite its COMMIT fails; on
     PostgreSQL the last part of its one statement (the audit row) fails with a
     connection-failure SQLSTATE raised by a real trigger, so the database itself rolls
-    the statement back. 503, and the token still works."""
+    the statement back. 503, and the token still works; a login meanwhile gets 503 and
+    leaves no session or token row behind."""
     from sqlalchemy import text
 
     async with app_client(settings, clock) as client:
@@ -142,6 +156,11 @@ async def test_a_failed_rotation_on_the_driver_path_burns_nothing(settings: Sett
             for r in await refresh_both_ways(client, pair["refresh_token"]):
                 assert r.status_code == 503, r.text
                 assert "retry-after" in r.headers
+            # a login's new session takes the same path: 503, and no half-made session
+            sessions_before = await count_sessions(services.engine)
+            r = await client.post("/user/oauth/token", data={"grant_type": "password", "username": "alice", "password": PASSWORD})
+            assert r.status_code == 503, r.text
+            assert await count_sessions(services.engine) == sessions_before
         finally:
             if settings.is_sqlite:
                 rotator._connection = real  # type: ignore[method-assign]

@@ -1,6 +1,7 @@
-"""The refresh grant's two paths write the same rows: the driver path (app.store.rotation:
-raw sqlite3 in a thread, or one asyncpg statement) for a winning refresh, and the
-SQLAlchemy path that decides every other case. Same clock, same request: the stored
+"""Logins and refreshes write the same rows on either path: the driver path
+(app.store.rotation: raw sqlite3 in a thread, or one asyncpg statement) that serves a
+new session and a winning refresh, and the SQLAlchemy path (no driver path, or a
+refresh that is refused). Same clock, same request: the stored
 session, tokens and audit rows must read back identical through SQLAlchemy (types and
 SQLite's text form of times included), on both backends."""
 
@@ -19,7 +20,10 @@ from tests.support import app_client, login_pair
 
 pytestmark = pytest.mark.usefixtures("user")
 
-SESSION_FIELDS = ("user_id", "scope", "client_id", "expires_at", "idle_expires_at", "last_refreshed_at", "revoked_at")
+SESSION_FIELDS = (
+    "user_id", "scope", "client_id", "created_at", "expires_at", "idle_expires_at", "last_refreshed_at",
+    "revoked_at", "user_agent", "ip",
+)
 TOKEN_FIELDS = ("issued_at", "expires_at", "used_at", "successor_hash", "successor_pair")
 AUDIT_FIELDS = ("at", "event", "user_id", "username", "client_id", "ip", "user_agent", "detail")
 
@@ -46,7 +50,7 @@ async def rows_after_one_refresh(settings: Settings, clock: FrozenClock, *, driv
                 select(tokens).where(tokens.c.session_id == sid).order_by(tokens.c.issued_at)
             )).mappings().all()
             events = (await conn.execute(
-                select(audit).where(audit.c.session_id == sid, audit.c.event == "refreshed")
+                select(audit).where(audit.c.session_id == sid).order_by(audit.c.id)
             )).mappings().all()
         return {
             "session": {k: session[k] for k in SESSION_FIELDS},
@@ -62,5 +66,6 @@ async def test_driver_and_sqlalchemy_paths_store_the_same(settings: Settings) ->
     assert driver == orm
     assert driver["session"]["last_refreshed_at"] is not None
     assert [t["used_at"] is not None for t in driver["tokens"]] == [True, False]
-    assert len(driver["audit"]) == 1 and driver["audit"][0]["ip"] == "198.51.100.9"
-    assert driver["audit"][0]["user_agent"] == "paths-test/1.0"
+    assert [e["event"] for e in driver["audit"]] == ["login_succeeded", "refreshed"]
+    assert all(e["ip"] == "198.51.100.9" and e["username"] == "alice" for e in driver["audit"])
+    assert driver["audit"][1]["user_agent"] == "paths-test/1.0"
