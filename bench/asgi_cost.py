@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import json
 import os
 import pstats
 import statistics
@@ -40,24 +41,7 @@ def scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[st
 
 
 async def call(app: ASGI, sc: dict[str, Any], body: bytes = b"") -> int:
-    status = 0
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(dict(sc, state={}), receive, send)
-    return status
+    return (await call_json(app, sc, body, parse=False))[0]
 
 
 async def timed(label: str, n: int, one: Callable[[int], Awaitable[int]]) -> float:
@@ -147,9 +131,8 @@ async def login(app: ASGI, form: bytes, headers: list[tuple[bytes, bytes]]) -> d
     return answer
 
 
-async def call_json(app: ASGI, sc: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
-    import json
-
+async def call_json(app: ASGI, sc: dict[str, Any], body: bytes, *, parse: bool = True) -> tuple[int, dict[str, Any]]:
+    """One request straight into the ASGI app: its status, and its JSON body if asked."""
     chunks: list[bytes] = []
     status = 0
     sent = False
@@ -166,11 +149,11 @@ async def call_json(app: ASGI, sc: dict[str, Any], body: bytes) -> tuple[int, di
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
-        elif message["type"] == "http.response.body":
+        elif parse and message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
     await app(dict(sc, state={}), receive, send)
-    return status, json.loads(b"".join(chunks) or b"{}")
+    return status, (json.loads(b"".join(chunks) or b"{}") if parse else {})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
 from app.security.sealing import seal, unseal
 from app.store.reuse import STRICT, ReusePolicy
-from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, SessionInfo, SessionStore
+from app.store.session_info import SessionInfo
+from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, SessionStore
 
 
 VERIFIED_CACHE_SIZE = 10_000  # tokens whose signature was checked, keyed by SHA-256

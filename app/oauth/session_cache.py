@@ -34,9 +34,8 @@ from datetime import datetime, timedelta
 from app.clock import Clock
 from app.store.audit import AuditRecord
 from app.store.reuse import STRICT, ReusePolicy
-from app.store.sessions import (
-    LiveSession, RotateFailure, RotateOutcome, Sealer, SessionInfo, SqlSessionStore,
-)
+from app.store.session_info import SessionInfo
+from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, Sealer, SqlSessionStore
 
 MAX_ENTRIES = 100_000
 TRUSTED_SECONDS = 30.0  # how long a live session is trusted while the feed is current

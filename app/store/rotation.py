@@ -37,20 +37,10 @@ from app.db.engine import asyncpg_connect_args
 from app.errors import ServiceUnavailable
 from app.settings import Settings
 from app.store.audit import AuditRecord
+from app.store.session_info import SessionInfo
 
 T = TypeVar("T")
-Seal = Callable[["Claimed"], str]  # the new pair, encrypted for a grace-period retry
-
-
-@dataclass(frozen=True)
-class Claimed:
-    session_id: str
-    user_id: int
-    username: str
-    scope: str
-    client_id: str | None
-    expires_at: datetime
-    refresh_expires_at: datetime
+Seal = Callable[[SessionInfo], str]  # the new pair, encrypted for a grace-period retry
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,7 @@ class NewSession:
 
 
 class FastRotator(Protocol):
-    async def rotate(self, rotation: Rotation, seal: Seal | None) -> Claimed | None: ...
+    async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None: ...
 
     async def start(self, session: NewSession) -> None: ...
 
@@ -117,14 +107,13 @@ SELECT s.user_id, u.username, s.scope, s.client_id, s.expires_at,
 FROM login_session s JOIN user_account u ON u.id = s.user_id
 WHERE s.id = ? AND u.is_active
 """
-_SQLITE_SUCCESSOR = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
+_SQLITE_TOKEN = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
 _SQLITE_TOUCH = "UPDATE login_session SET last_refreshed_at = ?, idle_expires_at = ? WHERE id = ?"
 _SQLITE_SEALED = "UPDATE refresh_token SET successor_hash = ?, successor_pair = ? WHERE token_hash = ?"
 _SQLITE_NEW_SESSION = (
     "INSERT INTO login_session (id, user_id, scope, client_id, created_at, expires_at, idle_expires_at, user_agent, ip)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SQLITE_FIRST_TOKEN = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
 _AUDIT = (
     "INSERT INTO audit_event (at, event, user_id, username, session_id, client_id, ip, user_agent, detail)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -138,7 +127,7 @@ class SqliteRotator:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-rotation")
         self._local = threading.local()
 
-    async def rotate(self, rotation: Rotation, seal: Seal | None) -> Claimed | None:
+    async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._rotate, rotation, seal)
 
@@ -165,7 +154,7 @@ class SqliteRotator:
             con.close()
             self._local.con = None
 
-    def _rotate(self, r: Rotation, seal: Seal | None) -> Claimed | None:
+    def _rotate(self, r: Rotation, seal: Seal | None) -> SessionInfo | None:
         return self._in_transaction(lambda con: self._claim(con, r, seal))
 
     def _start(self, n: NewSession) -> None:
@@ -173,7 +162,7 @@ class SqliteRotator:
             now, refresh_end = _ts(n.now), _ts(n.refresh_expires_at)
             con.execute(_SQLITE_NEW_SESSION, (n.session_id, n.user_id, n.scope, n.client_id, now,
                                               _ts(n.expires_at), refresh_end, n.user_agent, n.ip))
-            con.execute(_SQLITE_FIRST_TOKEN, (n.refresh_hash, n.session_id, now, refresh_end))
+            con.execute(_SQLITE_TOKEN, (n.refresh_hash, n.session_id, now, refresh_end))
             if n.audit is not None:
                 a = n.audit
                 con.execute(_AUDIT, (_ts(a.at), a.event, n.user_id, a.username, n.session_id,
@@ -200,7 +189,7 @@ class SqliteRotator:
             con.rollback()
             raise
 
-    def _claim(self, con: sqlite3.Connection, r: Rotation, seal: Seal | None) -> Claimed | None:
+    def _claim(self, con: sqlite3.Connection, r: Rotation, seal: Seal | None) -> SessionInfo | None:
         now = _ts(r.now)
         row = con.execute(_SQLITE_CLAIM, (now, r.token_hash, now, now)).fetchone()
         if row is None:
@@ -211,8 +200,8 @@ class SqliteRotator:
             return None
         expires_at = _from_ts(info[4])
         refresh_expires_at = min(r.now + r.refresh_lifetime, expires_at)
-        claimed = Claimed(session_id, info[0], info[1], info[2] or "", info[3], expires_at, refresh_expires_at)
-        con.execute(_SQLITE_SUCCESSOR, (r.successor_hash, session_id, now, _ts(refresh_expires_at)))
+        claimed = SessionInfo(session_id, info[0], info[1], info[2] or "", info[3], expires_at, refresh_expires_at)
+        con.execute(_SQLITE_TOKEN, (r.successor_hash, session_id, now, _ts(refresh_expires_at)))
         con.execute(_SQLITE_TOUCH, (now, _ts(refresh_expires_at), session_id))
         if seal is not None:
             con.execute(_SQLITE_SEALED, (r.successor_hash, seal(claimed), r.token_hash))
@@ -297,7 +286,7 @@ class PostgresRotator:
         except _UNAVAILABLE:
             raise ServiceUnavailable() from None
 
-    async def rotate(self, rotation: Rotation, seal: Seal | None) -> Claimed | None:
+    async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None:
         r, a = rotation, rotation.audit
         params: list[Any] = [r.now, r.token_hash, r.refresh_lifetime, r.narrow_to, r.client_id, r.successor_hash]
         if a is not None:
@@ -342,10 +331,10 @@ async def _no_reset(_: Any) -> None:
     state these statements never set; an open transaction is still rolled back."""
 
 
-def _claimed(row: Any) -> Claimed | None:
+def _claimed(row: Any) -> SessionInfo | None:
     if row is None:
         return None
-    return Claimed(
+    return SessionInfo(
         row["session_id"], row["user_id"], row["username"], row["scope"] or "", row["client_id"],
         row["expires_at"], row["refresh_expires_at"],
     )

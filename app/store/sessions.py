@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import write_connection
 from app.store.audit import AuditRecord, events
-from app.store.rotation import Claimed, FastRotator, NewSession, Rotation
+from app.store.rotation import FastRotator, NewSession, Rotation
+from app.store.session_info import SessionInfo
 from app.store.reuse import STRICT, ReusePolicy, Verdict, diagnose, revoke
 from app.db.models import LoginSession, OAuthClient, RefreshToken, User, table_of
 
@@ -28,17 +29,6 @@ sessions = table_of(LoginSession)
 tokens = table_of(RefreshToken)
 users = table_of(User)
 clients = table_of(OAuthClient)
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    id: str
-    user_id: int
-    username: str
-    scope: str
-    client_id: str | None
-    expires_at: datetime
-    refresh_expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -147,9 +137,9 @@ class SqlSessionStore:
         path decides every other case."""
         if self._fast is not None:
             request = Rotation(token_hash, successor_hash, now, refresh_lifetime, narrow_to, client_id, audit)
-            claimed = await self._fast.rotate(request, (lambda c: seal(_info(c))) if seal is not None else None)
+            claimed = await self._fast.rotate(request, seal)
             if claimed is not None:
-                return RotateOutcome(session=_info(claimed))
+                return RotateOutcome(session=claimed)
         live_sessions = select(sessions.c.id).where(
             sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
         )
@@ -271,10 +261,6 @@ class SqlSessionStore:
         return LiveSession(
             row.id, row.user_id, row.username, row.scope or "", min(row.expires_at, row.idle_expires_at)
         )
-
-
-def _info(c: Claimed) -> SessionInfo:
-    return SessionInfo(c.session_id, c.user_id, c.username, c.scope, c.client_id, c.expires_at, c.refresh_expires_at)
 
 
 async def _client_may_refresh(conn: AsyncConnection, owner: str | None, caller: str | None) -> bool:
