@@ -40,7 +40,18 @@ def test_database_outage_and_recovery(database_url: str, fault: str) -> None:
             revoked = http.post("/user/oauth/token", data=form).json()
             assert http.post("/user/_logout", headers=bearer(revoked["access_token"])).status_code == 200
 
+            cached = http.post("/user/oauth/token", data=form).json()
+            assert http.get("/protected", headers=bearer(cached["access_token"])).status_code == 200  # now cached
+            time.sleep(0.6)  # the revocation feed has polled since: the session is trusted for 30 s
+
             getattr(proxy, fault)()
+            started = time.monotonic()
+            # Fail closed: the feed goes stale, the cached session gets the short interval
+            # and must be read again, which cannot succeed.
+            while (r := http.get("/protected", headers=bearer(cached["access_token"]))).status_code == 200:
+                assert time.monotonic() - started < 3, "a cached session outlived the revocation feed"
+            assert_503(r)
+            stale_after = time.monotonic() - started
             started = time.monotonic()
             assert_503(http.post("/user/oauth/token", data=form))
             assert_503(http.post("/refresh", headers=bearer(pair["refresh_token"])))
@@ -49,6 +60,7 @@ def test_database_outage_and_recovery(database_url: str, fault: str) -> None:
             r = http.get("/readyz")
             assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
             assert time.monotonic() - started < 15  # every answer within its timeout, none hangs
+            print(f"{fault}: a cached session answered 503 after {stale_after:.2f} s")
 
             proxy.restore()
             deadline = time.monotonic() + 10
