@@ -172,22 +172,34 @@ class SqliteRotator:
         self._in_transaction(insert)
 
     def _in_transaction(self, work: Callable[[sqlite3.Connection], T | None]) -> T | None:
-        """`work` inside BEGIN IMMEDIATE … COMMIT; a None result rolls back."""
+        """`work` inside BEGIN IMMEDIATE … COMMIT; a None result rolls back. The database
+        failing (locked past the busy timeout, I/O error) is a 503 with nothing committed,
+        and the connection is opened afresh next time, as after a restore."""
+        con = None
         try:
             con = self._connection()
             con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            raise ServiceUnavailable() from None
-        try:
             result = work(con)
             con.execute("COMMIT" if result is not None else "ROLLBACK")
             return result
         except sqlite3.OperationalError:
-            con.rollback()  # an error inside the transaction: nothing of it stays
+            self._abandon(con)
             raise ServiceUnavailable() from None
         except BaseException:
-            con.rollback()
+            self._abandon(con, keep=True)
             raise
+
+    def _abandon(self, con: sqlite3.Connection | None, *, keep: bool = False) -> None:
+        if con is None:
+            return
+        try:
+            con.rollback()  # nothing of the transaction stays
+            if keep:
+                return
+            con.close()
+        except sqlite3.Error:
+            pass  # a connection that is gone has committed nothing either
+        self._local.con = None
 
     def _claim(self, con: sqlite3.Connection, r: Rotation, seal: Seal | None) -> SessionInfo | None:
         now = _ts(r.now)
