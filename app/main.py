@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
@@ -165,10 +165,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         purging = _start_purging(settings, services)
         feed = asyncio.create_task(services.session_cache.follow_revocations())
         yield
-        feed.cancel()
-        if purging is not None:
-            purging.cancel()
-        await services.usage.drain()
+        for task in (feed, purging):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task  # its query ends before the connections close
         await services.aclose()
 
     app = FastAPI(

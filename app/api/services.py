@@ -43,8 +43,11 @@ class Services:
     hasher: CryptPasswordHasher
 
     async def aclose(self) -> None:
-        """What this app holds: database connections (the engine's and the rotator's)
-        and the password-hashing threads."""
+        """What this app holds: background writes and reads still under way (finished
+        first, so no database thread answers into a closed loop), database connections
+        (the engine's and the rotator's) and the password-hashing threads."""
+        await self.usage.drain()
+        await self.session_cache.drain()
         if self.rotator is not None:
             await self.rotator.close()
         self.hasher.close()

@@ -113,6 +113,11 @@ class CachingSessionStore:
             self._revoked = {sid: at for sid, at in self._revoked.items() if sid in keep}
         self._feed_current_until = started + self._interval
 
+    async def drain(self) -> None:
+        """Shutdown and tests: wait for the reads under way (renewals run in the background)."""
+        if self._reading:
+            await asyncio.gather(*self._reading.values(), return_exceptions=True)
+
     async def _read(self, session_id: str, now: datetime) -> LiveSession | None:
         """Single flight: concurrent misses for one session share one query."""
         return await asyncio.shield(self._start_read(session_id, now))
