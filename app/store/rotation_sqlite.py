@@ -1,0 +1,159 @@
+"""The driver path on SQLite (app.store.rotation): one thread per process, with its own
+sqlite3 connection, runs each rotation or new session from BEGIN IMMEDIATE to COMMIT in
+one hop; this process's writers queue in memory, not in SQLite's busy handler."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from app.errors import ServiceUnavailable
+from app.store.rotation import NewSession, Rotation, Seal, scope_ok
+from app.store.session_info import SessionInfo
+
+T = TypeVar("T")
+
+
+def _ts(moment: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text for a UTC instant (app.db.base.UtcDateTime), so
+    rows written here compare and read back exactly like rows written through it."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _from_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+_SQLITE_CLAIM = """
+UPDATE refresh_token SET used_at = ?
+WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+  AND session_id IN (SELECT id FROM login_session WHERE revoked_at IS NULL AND expires_at > ?)
+RETURNING session_id
+"""
+_SQLITE_SESSION = """
+SELECT s.user_id, u.username, s.scope, s.client_id, s.expires_at,
+       s.client_id IS NULL OR s.client_id = ?
+         OR NOT EXISTS (SELECT 1 FROM oauth_client c WHERE c.client_id = s.client_id)
+FROM login_session s JOIN user_account u ON u.id = s.user_id
+WHERE s.id = ? AND u.is_active
+"""
+_SQLITE_TOKEN = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)"
+_SQLITE_TOUCH = "UPDATE login_session SET last_refreshed_at = ?, idle_expires_at = ? WHERE id = ?"
+_SQLITE_SEALED = "UPDATE refresh_token SET successor_hash = ?, successor_pair = ? WHERE token_hash = ?"
+_SQLITE_NEW_SESSION = (
+    "INSERT INTO login_session (id, user_id, scope, client_id, created_at, expires_at, idle_expires_at, user_agent, ip)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_AUDIT = (
+    "INSERT INTO audit_event (at, event, user_id, username, session_id, client_id, ip, user_agent, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class SqliteRotator:
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-rotation")
+        self._local = threading.local()
+
+    async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._rotate, rotation, seal)
+
+    async def start(self, session: NewSession) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._start, session)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
+            for pragma in ("journal_mode=WAL", f"busy_timeout={int(self._busy_timeout_ms)}",
+                           "foreign_keys=ON", "synchronous=NORMAL"):
+                con.execute(f"PRAGMA {pragma}")
+            self._local.con = con
+        return con
+
+    def _close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    def _rotate(self, r: Rotation, seal: Seal | None) -> SessionInfo | None:
+        return self._in_transaction(lambda con: self._claim(con, r, seal))
+
+    def _start(self, n: NewSession) -> None:
+        def insert(con: sqlite3.Connection) -> bool:
+            now, refresh_end = _ts(n.now), _ts(n.refresh_expires_at)
+            con.execute(_SQLITE_NEW_SESSION, (n.session_id, n.user_id, n.scope, n.client_id, now,
+                                              _ts(n.expires_at), refresh_end, n.user_agent, n.ip))
+            con.execute(_SQLITE_TOKEN, (n.refresh_hash, n.session_id, now, refresh_end))
+            if n.audit is not None:
+                a = n.audit
+                con.execute(_AUDIT, (_ts(a.at), a.event, n.user_id, a.username, n.session_id,
+                                     a.client_id, a.ip, a.user_agent, a.detail))
+            return True
+
+        self._in_transaction(insert)
+
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], T | None]) -> T | None:
+        """`work` inside BEGIN IMMEDIATE … COMMIT; a None result rolls back. The database
+        failing (locked past the busy timeout, I/O error) is a 503 with nothing committed,
+        and the connection is opened afresh next time, as after a restore."""
+        con = None
+        try:
+            con = self._connection()
+            con.execute("BEGIN IMMEDIATE")
+            result = work(con)
+            con.execute("COMMIT" if result is not None else "ROLLBACK")
+            return result
+        except sqlite3.OperationalError:
+            self._abandon(con)
+            raise ServiceUnavailable() from None
+        except BaseException:
+            self._abandon(con, keep=True)
+            raise
+
+    def _abandon(self, con: sqlite3.Connection | None, *, keep: bool = False) -> None:
+        if con is None:
+            return
+        try:
+            con.rollback()  # nothing of the transaction stays
+            if keep:
+                return
+            con.close()
+        except sqlite3.Error:
+            pass  # a connection that is gone has committed nothing either
+        self._local.con = None
+
+    def _claim(self, con: sqlite3.Connection, r: Rotation, seal: Seal | None) -> SessionInfo | None:
+        now = _ts(r.now)
+        row = con.execute(_SQLITE_CLAIM, (now, r.token_hash, now, now)).fetchone()
+        if row is None:
+            return None
+        session_id = row[0]
+        info = con.execute(_SQLITE_SESSION, (r.client_id, session_id)).fetchone()
+        if info is None or not info[5] or not scope_ok(info[2] or "", r.narrow_to):
+            return None
+        expires_at = _from_ts(info[4])
+        refresh_expires_at = min(r.now + r.refresh_lifetime, expires_at)
+        claimed = SessionInfo(session_id, info[0], info[1], info[2] or "", info[3], expires_at, refresh_expires_at)
+        con.execute(_SQLITE_TOKEN, (r.successor_hash, session_id, now, _ts(refresh_expires_at)))
+        con.execute(_SQLITE_TOUCH, (now, _ts(refresh_expires_at), session_id))
+        if seal is not None:
+            con.execute(_SQLITE_SEALED, (r.successor_hash, seal(claimed), r.token_hash))
+        if r.audit is not None:
+            a = r.audit
+            con.execute(_AUDIT, (_ts(a.at), a.event, claimed.user_id, claimed.username, session_id,
+                                 a.client_id, a.ip, a.user_agent, a.detail))
+        return claimed
