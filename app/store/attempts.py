@@ -8,9 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import LoginAttempt, table_of
-
-attempts = table_of(LoginAttempt)
+from app.store.tables import attempts
 
 
 class SqlAttemptStore:

@@ -9,9 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import AuditEvent, table_of
-
-events = table_of(AuditEvent)
+from app.store.tables import events
 
 
 @dataclass(frozen=True)

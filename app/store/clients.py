@@ -10,9 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import OAuthClient, table_of
-
-clients = table_of(OAuthClient)
+from app.store.tables import clients
 
 
 @dataclass(frozen=True)

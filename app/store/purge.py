@@ -14,11 +14,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import LoginAttempt, LoginSession, RefreshToken, table_of
-
-sessions = table_of(LoginSession)
-tokens = table_of(RefreshToken)
-attempts = table_of(LoginAttempt)
+from app.store.tables import attempts, sessions, tokens
 
 
 class SqlPurger:

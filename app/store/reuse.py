@@ -18,10 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.models import LoginSession, RefreshToken, table_of
-
-sessions = table_of(LoginSession)
-tokens = table_of(RefreshToken)
+from app.store.tables import sessions, tokens
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import ServerSecret, table_of
-
-secrets_table = table_of(ServerSecret)
+from app.store.tables import secrets_table
 
 
 class SqlSecretStore:

@@ -13,10 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import LoginSession, User, table_of
-
-sessions = table_of(LoginSession)
-users = table_of(User)
+from app.store.tables import sessions, users
 
 
 @dataclass(frozen=True)

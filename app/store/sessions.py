@@ -19,16 +19,11 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import write_connection
-from app.store.audit import AuditRecord, events
+from app.store.audit import AuditRecord
 from app.store.rotation import FastRotator, NewSession, Rotation
 from app.store.session_info import SessionInfo
 from app.store.reuse import STRICT, ReusePolicy, Verdict, diagnose, revoke
-from app.db.models import LoginSession, OAuthClient, RefreshToken, User, table_of
-
-sessions = table_of(LoginSession)
-tokens = table_of(RefreshToken)
-users = table_of(User)
-clients = table_of(OAuthClient)
+from app.store.tables import clients, events, sessions, tokens, users
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import SigningKeyRow, table_of
+from app.store.tables import keys
 
-keys = table_of(SigningKeyRow)
 _later = keys.alias("later")
 
 

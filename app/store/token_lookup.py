@@ -9,12 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.models import LoginSession, OAuthClient, RefreshToken, User, table_of
-
-sessions = table_of(LoginSession)
-tokens = table_of(RefreshToken)
-users = table_of(User)
-clients = table_of(OAuthClient)
+from app.store.tables import clients, sessions, tokens, users
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.db.models import User, table_of
-
-users = table_of(User)
+from app.store.tables import users
 
 
 @dataclass(frozen=True)

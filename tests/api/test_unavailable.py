@@ -76,7 +76,7 @@ async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, c
 
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        services.issuer._store._inner._fast = None  # the SQLAlchemy path only
+        services.session_cache._inner._fast = None  # the SQLAlchemy path only
         pair = await login_pair(client)
         failing = {"on": True}
 

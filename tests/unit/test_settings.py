@@ -70,6 +70,7 @@ def test_database_url_as_users_write_it(given: str, expected: str) -> None:
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"TRUSTED_PROXIES": "10.0.0.0/8, not-an-ip"}, "TRUSTED_PROXIES"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"APP_ENV": "production"}, "JWT_SECRET"),
         ({"APP_ENV": "production", "JWT_SECRET": "short"}, "JWT_SECRET"),
         ({"APP_ENV": "production", "JWT_SECRET": "a" * 64}, "JWT_SECRET"),
