@@ -18,6 +18,11 @@ from app.clock import SystemClock
 from app.db.engine import run_with_engine
 from app.db.migrate import upgrade
 from app.oauth.housekeeping import purge
+from app.oauth.keys import key_encryption_key
+from app.oauth.stored_keys import KEK_MISMATCH, check_stored_keys
+from app.security.jwk import HMAC_ALGORITHMS
+from app.security.key_cipher import KeyDecryptionError
+from app.store.signing_keys import SqlKeyStore
 from app.store.purge import SqlPurger
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings, load_settings
@@ -130,6 +135,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     upgrade(settings.database_url)
+    _refuse_unreadable_keys(settings)
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # every worker writes its metrics here and /metrics aggregates them
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
@@ -150,6 +156,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _refuse_unreadable_keys(settings: Settings) -> None:
+    """A wrong JWT_KEY_ENCRYPTION_KEY is a bad setting: one line and a non-zero exit
+    before any worker starts, like the settings errors of load_settings, and not a 500 on
+    every token request. The check only reads, so nothing stored changes."""
+    if settings.jwt_algorithm in HMAC_ALGORITHMS or settings.jwt_private_key_file:
+        return
+    clock = SystemClock()
+    try:
+        run_with_engine(settings, lambda e: check_stored_keys(
+            SqlKeyStore(e), key_encryption_key(settings, e, clock), clock.now()
+        ))
+    except KeyDecryptionError:
+        raise SystemExit(KEK_MISMATCH) from None
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

@@ -18,6 +18,7 @@ from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import install_openapi_additions
+from app.api.startup import check_signing_keys, one_line_startup_errors
 from app.api.routes import accounts, discovery, health, introspection, session, tokens
 from app.api.services import Services
 from app.clock import Clock, SystemClock
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await check_signing_keys(services.keys)
         purging = _start_purging(settings, services)
         feed = asyncio.create_task(services.session_cache.follow_revocations())
         yield
@@ -184,4 +186,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_openapi_additions(app, settings.scopes)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestLog)
+    one_line_startup_errors(app.router)
     return app

@@ -17,10 +17,7 @@ from app.oauth.issuer import Principal
 from app.security.jwt import check_scopes
 
 # Declared for the OpenAPI document (the docs' Authorize button); the header is parsed
-# below so that every failure gets the RFC 6750 response, not FastAPI's default. (The
-# sub-dependency costs ~15 µs per request to solve; it stays, because it is what puts
-# the scheme and its scopes into the docs of any app that uses these dependencies.)
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="user/oauth/token", auto_error=False)
+# below so that every failure gets the RFC 6750 response, not FastAPI's default.
 refresh_scheme = HTTPBearer(
     scheme_name="RefreshToken", description="A refresh token as bearer (POST /refresh).",
     auto_error=False,
@@ -47,24 +44,34 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-async def access_token_required(
-    security_scopes: SecurityScopes,
-    request: Request,
-    _declared: Annotated[str | None, Security(oauth2_scheme)] = None,
-) -> Principal:
-    """Header only: query-string tokens leak into logs and are refused here (RFC 6750 §5.3).
-    Scopes asked for with `require_scopes` must all be in the token (RFC 6750 §3.1)."""
-    token = bearer_token(request)
-    if token is None:
-        raise MissingToken()
-    if not token:
-        raise InvalidToken()
-    services = services_of(request)  # not a sub-dependency: this is the hot path
-    principal = await services.issuer.authenticate(token)
-    request.state.user_id, request.state.session_id = principal.user_id, principal.session_id
-    services.usage.used(principal.session_id)
-    check_scopes(security_scopes.scopes, principal.scopes)
-    return principal
+class AccessTokenRequired(OAuth2PasswordBearer):
+    """The dependency is its own security scheme, as FastAPI's OAuth2PasswordBearer is:
+    the OpenAPI document of any app that uses it lists the scheme (and, through
+    `require_scopes`, the scopes per operation), and FastAPI solves one dependency per
+    request instead of a dependency plus a scheme sub-dependency (~15 µs, measured)."""
+
+    async def __call__(  # type: ignore[override]  # a Principal, not the raw header
+        self, request: Request, security_scopes: SecurityScopes
+    ) -> Principal:
+        """Header only: query-string tokens leak into logs and are refused here (RFC 6750
+        §5.3). Scopes asked for with `require_scopes` must all be in the token (RFC 6750
+        §3.1)."""
+        token = bearer_token(request)
+        if token is None:
+            raise MissingToken()
+        if not token:
+            raise InvalidToken()
+        services = services_of(request)  # not a sub-dependency: this is the hot path
+        principal = await services.issuer.authenticate(token)
+        request.state.user_id, request.state.session_id = principal.user_id, principal.session_id
+        services.usage.used(principal.session_id)
+        check_scopes(security_scopes.scopes, principal.scopes)
+        return principal
+
+
+access_token_required = AccessTokenRequired(
+    tokenUrl="user/oauth/token", scheme_name="OAuth2PasswordBearer", auto_error=False
+)
 
 
 def require_scopes(*scopes: str) -> Any:

@@ -26,6 +26,7 @@ from app.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from app.security.key_cipher import KeyDecryptionError
 
 log = logging.getLogger("app.api")
 
@@ -86,6 +87,15 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error_response(ServiceUnavailable())
 
 
+async def _undecryptable_key(request: Request, exc: Exception) -> JSONResponse:
+    """A signing key this server cannot decrypt (start-up refuses that, but another
+    replica with another JWT_KEY_ENCRYPTION_KEY may store one later): the server cannot
+    sign for now, the client's tokens are fine. One line, no traceback; the message
+    names the kid and the setting, never a secret."""
+    log.error("cannot sign on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(ServiceUnavailable())
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -104,6 +114,7 @@ def install_oauth_error_handler(app: FastAPI) -> None:
 def install_error_handlers(app: FastAPI) -> None:
     install_oauth_error_handler(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(KeyDecryptionError, _undecryptable_key)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -38,6 +38,10 @@ CACHE_FOR = timedelta(seconds=60)  # how stale a verifying process's view of one
 UNKNOWN_FOR = timedelta(seconds=5)  # a kid we just failed to find is not looked up again meanwhile
 MAX_CACHED = 256
 DEV_KEK_NAME = "jwt_kek_dev"
+KEK_MISMATCH = (
+    "invalid setting: JWT_KEY_ENCRYPTION_KEY: the signing keys stored in the database do not decrypt "
+    "with it; set the value they were stored with (nothing stored was changed)"
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class KeyPolicy:
 class CipherSource(Protocol):
     async def cipher(self) -> KeyCipher: ...
 
+    async def existing(self) -> KeyCipher | None:
+        """The cipher, if there is one already: never generates (and stores) a development key."""
+        ...
+
 
 class KeyEncryptionKey:
     """JWT_KEY_ENCRYPTION_KEY; in development, when unset, one generated once and stored
@@ -80,6 +88,28 @@ class KeyEncryptionKey:
             )
             self._cipher = KeyCipher(secret)
         return self._cipher
+
+    async def existing(self) -> KeyCipher | None:
+        if self._cipher is None and not self._configured:
+            secret = await self._store.get(DEV_KEK_NAME)
+            return None if secret is None else KeyCipher(secret)
+        return await self.cipher()
+
+
+async def check_stored_keys(store: KeyStore, kek: CipherSource, now: datetime) -> None:
+    """Start-up: decrypt the keys this server would sign with (the active generation and
+    the newest), so a wrong JWT_KEY_ENCRYPTION_KEY stops start-up instead of failing
+    every token request. Reads only: a refused start changes nothing stored, not even a
+    development key. Raises KeyDecryptionError."""
+    found = [await store.active(now), await store.newest()]
+    sealed = {k.kid: k for k in found if k is not None and k.private_key is not None}
+    if not sealed:
+        return  # nothing stored yet (or only retired halves): the first mint generates a key
+    cipher = await kek.existing()
+    if cipher is None:
+        raise KeyDecryptionError("signing keys are stored, but JWT_KEY_ENCRYPTION_KEY is not set")
+    for key in sealed.values():
+        unseal(key, cipher)
 
 
 def usable(key: StoredKey | None, algorithm: str) -> bool:
@@ -150,6 +180,10 @@ class StoredKeyRing:
             if current is None or not usable(current, self._policy.algorithm):
                 raise RuntimeError("no usable signing key: another server uses a different JWT_ALGORITHM")
             return current
+
+    async def check(self) -> None:
+        """See check_stored_keys: for the app's lifespan."""
+        await check_stored_keys(self._store, self._kek, self._clock.now())
 
     async def verification_key(self, kid: str) -> VerificationKey | None:
         now = self._clock.now()

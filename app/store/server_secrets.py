@@ -31,3 +31,11 @@ class SqlSecretStore:
                 await conn.execute(select(secrets_table.c.value).where(secrets_table.c.name == name))
             ).scalar_one()
         return str(value)
+
+    async def get(self, name: str) -> str | None:
+        """Read only: for checks that must change nothing stored."""
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(select(secrets_table.c.value).where(secrets_table.c.name == name))
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
