@@ -29,10 +29,14 @@ def _from_ts(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
+# The session check is a correlated EXISTS (one primary-key lookup): written as
+# `session_id IN (SELECT id FROM login_session WHERE …)`, SQLite builds the list of every
+# live session first, and a refresh cost ~1 ms per 2,000 sessions (tests/store/test_query_plans.py).
 _SQLITE_CLAIM = """
 UPDATE refresh_token SET used_at = ?
 WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
-  AND session_id IN (SELECT id FROM login_session WHERE revoked_at IS NULL AND expires_at > ?)
+  AND EXISTS (SELECT 1 FROM login_session AS s
+              WHERE s.id = refresh_token.session_id AND s.revoked_at IS NULL AND s.expires_at > ?)
 RETURNING session_id
 """
 _SQLITE_SESSION = """

@@ -135,8 +135,12 @@ class SqlSessionStore:
             claimed = await self._fast.rotate(request, seal)
             if claimed is not None:
                 return RotateOutcome(session=claimed)
-        live_sessions = select(sessions.c.id).where(
-            sessions.c.revoked_at.is_(None), sessions.c.expires_at > now
+        # correlated (one lookup by id), not `session_id IN (live sessions)`, which
+        # SQLite evaluates by listing every live session (see rotation_sqlite)
+        session_live = (
+            select(sessions.c.id)
+            .where(sessions.c.id == tokens.c.session_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+            .exists()
         )
         claim = (
             update(tokens)
@@ -144,7 +148,7 @@ class SqlSessionStore:
                 tokens.c.token_hash == token_hash,
                 tokens.c.used_at.is_(None),
                 tokens.c.expires_at > now,
-                tokens.c.session_id.in_(live_sessions),
+                session_live,
             )
             .values(used_at=now)
             .returning(tokens.c.session_id)
