@@ -54,7 +54,7 @@ def main() -> None:
     steps = {
         "protected": lambda: phase_protected.bench(raw / "protected", mode, rec),
         "refresh": lambda: phase_refresh.bench(raw / "refresh", mode, rec, backends),
-        "sessions": lambda: phase_refresh.bench_sessions(raw / "sessions", mode, rec) if has_pg else None,
+        "sessions": lambda: phase_refresh.bench_sessions(raw / "sessions", mode, rec, backends),
         "login": lambda: phase_login.bench(raw / "login", mode, rec),
         "rss": lambda: phase_rss.bench(raw / "rss", mode, rec),
         "profile": lambda: phase_profile.bench(raw / "profile", mode, rec, args.results, has_pg),

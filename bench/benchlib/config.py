@@ -30,7 +30,7 @@ class Mode:
     warmup: int  # seconds of load before each measured run (not recorded)
     rss_small: int  # requests after which the first RSS sample is taken
     rss_large: int  # ... and the second
-    small_sessions: int  # issue 3: stored sessions in the small PostgreSQL database
+    small_sessions: int  # issue 3: stored sessions in the small database (each backend)
     big_sessions: int  # ... and in the big one
     profile_seconds: int
     rss_cap_seconds: int  # the RSS check stops here even if it has not reached rss_large

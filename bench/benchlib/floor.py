@@ -24,8 +24,9 @@ CHAINS = 64
 LIFE = timedelta(hours=10)
 CLAIM = """UPDATE refresh_token SET used_at = {now}
 WHERE token_hash = {h} AND used_at IS NULL AND expires_at > {now}
-  AND session_id IN (SELECT id FROM login_session WHERE revoked_at IS NULL AND expires_at > {now})
-RETURNING session_id"""
+  AND EXISTS (SELECT 1 FROM login_session AS s
+              WHERE s.id = refresh_token.session_id AND s.revoked_at IS NULL AND s.expires_at > {now})
+RETURNING session_id"""  # the server's form (app/store/rotation_sqlite.py): one lookup, not a list of live sessions
 SUCCESSOR = "INSERT INTO refresh_token (token_hash, session_id, issued_at, expires_at) VALUES ({v})"
 SESSION = ("INSERT INTO login_session (id, user_id, scope, created_at, expires_at, idle_expires_at) "
            "VALUES ({v})")

@@ -98,7 +98,7 @@ def interleave(configs: list[Config], mode: Mode, rec: Recorder) -> None:
                 rec.note(f"{cfg.key} rep {rep + 1} failed: {exc}")
                 continue
             rec.add(cfg.key, rep, sample)
-            print(f"  rep {rep + 1} {cfg.key:<28} {sample.rps:9.1f} req/s  p50 {sample.p50_ms:8.2f} ms"
+            print(f"  rep {rep + 1} {cfg.key:<36} {sample.rps:9.1f} req/s  p50 {sample.p50_ms:8.2f} ms"
                   f"  p99 {sample.p99_ms:8.2f} ms  cpu {sample.cpu_us or 0:8.0f} us/req  err {sample.errors}"
                   f"  ({time.monotonic() - started:.0f}s)", flush=True)
 
