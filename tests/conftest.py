@@ -119,14 +119,14 @@ def password() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql_only: needs a network database; not collected on SQLite runs")
+    config.addinivalue_line("markers", "sqlite_only: about SQLite itself (its query planner); not collected on PostgreSQL runs")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests are deselected (not skipped) on the SQLite run, so a CI log
-    never shows a skip; on the PostgreSQL run they follow its skip/fail rule."""
-    if BACKEND == "postgresql":
-        return
-    keep = [i for i in items if i.get_closest_marker("postgresql_only") is None]
+    """Tests of one backend are deselected (not skipped) on the other's run, so a CI log
+    never shows a skip; on the PostgreSQL run its own tests follow its skip/fail rule."""
+    other = "sqlite_only" if BACKEND == "postgresql" else "postgresql_only"
+    keep = [i for i in items if i.get_closest_marker(other) is None]
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep

@@ -19,7 +19,7 @@ from app.settings import Settings
 from app.store import rotation_sqlite
 from tests.support import app_client, bearer, login_pair, refresh_grant
 
-pytestmark = pytest.mark.usefixtures("user")
+pytestmark = [pytest.mark.usefixtures("user"), pytest.mark.sqlite_only]
 
 # Reading one user's sessions sorts them (bounded by the per-user session cap).
 ALLOWED = ("USE TEMP B-TREE FOR ORDER BY",)
@@ -30,13 +30,6 @@ def problems(plan: list[str]) -> list[str]:
         step for step in plan
         if (step.startswith("SCAN") or "LIST SUBQUERY" in step or "TEMP B-TREE" in step) and step not in ALLOWED
     ]
-
-
-@pytest.fixture
-def sqlite_settings(settings: Settings) -> Settings:
-    if not settings.is_sqlite:
-        pytest.skip("reads SQLite's query planner; PostgreSQL's plans depend on its statistics")
-    return settings
 
 
 @pytest.fixture
@@ -54,8 +47,8 @@ def statements() -> Iterator[dict[str, Any]]:
         event.remove(Engine, "before_cursor_execute", capture)
 
 
-async def test_the_request_paths_use_indexes_only(sqlite_settings: Settings, statements: dict[str, Any]) -> None:
-    async with app_client(sqlite_settings, FrozenClock()) as client:
+async def test_the_request_paths_use_indexes_only(settings: Settings, statements: dict[str, Any]) -> None:
+    async with app_client(settings, FrozenClock()) as client:
         engine = client.app.state.services.engine  # type: ignore[attr-defined]
         pair = await login_pair(client)
         r = await refresh_grant(client, pair["refresh_token"])
