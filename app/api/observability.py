@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
-import os
 import time
 from typing import Any
 
@@ -71,7 +71,10 @@ def _request_id(scope: Scope) -> str:
             text = value.decode("latin-1")
             if _REQUEST_ID.match(text):
                 return str(text)
-    return os.urandom(16).hex()
+    # Unique, not secret: 128 bits from the process's PRNG (reseeded in each worker), not
+    # os.urandom, a syscall that lets go of the GIL on every request (where the refresh
+    # profile found the loop waiting to get it back from the SQLite rotation thread).
+    return f"{random.getrandbits(128):032x}"
 
 
 def _route(scope: Scope) -> str:
