@@ -40,10 +40,10 @@ def _sole_handler(logger: logging.Logger) -> BatchingStreamHandler | None:
         for handler in current.handlers:
             if handler.level > logging.INFO:
                 continue  # would not take the line either way
-            if found is not None or not isinstance(handler, BatchingStreamHandler) or handler.filters \
+            if found is not None or type(handler) is not BatchingStreamHandler or handler.filters \
                     or handler.formatter is not _FORMATTER:
                 return None
-            found = handler
+            found = handler  # exactly ours: a subclass may override emit (to redact, say)
         current = current.parent if current.propagate else None
     return found
 

@@ -12,7 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.errors import (
@@ -33,6 +33,24 @@ log = logging.getLogger("app.api")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 RETRY_AFTER_UNAVAILABLE = 5
 UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, OSError, TimeoutError)
+# PostgreSQL's word that it cannot serve now, whatever class the driver maps it to (the
+# asyncpg dialect raises a plain DBAPIError for most): SQLSTATE classes 08 connection
+# exception, 53 insufficient resources (too many connections, out of memory or disk),
+# 57 operator intervention (shutting down, starting up, cancelled).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot answer for now (a 503 and Retry-After, nothing spent), as
+    opposed to a bug (a 500 and a logged traceback)."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = getattr(exc.orig, "sqlstate", None)
+        return isinstance(code, str) and code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return False
 
 
 def _quote(text: str) -> str:
@@ -96,6 +114,12 @@ async def _undecryptable_key(request: Request, exc: Exception) -> JSONResponse:
     return error_response(ServiceUnavailable())
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        return await _unavailable(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -117,4 +141,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KeyDecryptionError, _undecryptable_key)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)  # the rest of the driver's errors
     app.add_exception_handler(Exception, _unexpected)

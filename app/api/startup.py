@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Router
 from starlette.types import Message, Receive, Scope, Send
 
-from app.api.errors import UNAVAILABLE
 from app.oauth.keys import KeyRing
 from app.oauth.stored_keys import KEK_MISMATCH, StoredKeyRing
 from app.security.key_cipher import KeyDecryptionError
@@ -35,8 +35,10 @@ async def check_signing_keys(keys: KeyRing) -> None:
         await keys.check()
     except KeyDecryptionError:
         raise StartupRefused(KEK_MISMATCH) from None
-    except UNAVAILABLE as exc:
-        log.warning("signing keys not checked at start-up: database unavailable (%s)", type(exc).__name__)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        # any database trouble (unreachable, starting up, too many connections, not yet
+        # migrated) is for the requests to meet, as 503s; only a wrong key stops start-up
+        log.warning("signing keys not checked at start-up: database not usable (%s)", type(exc).__name__)
 
 
 def one_line_startup_errors(router: Router) -> None:

@@ -169,3 +169,32 @@ async def test_a_failed_rotation_on_the_driver_path_burns_nothing(settings: Sett
                     await conn.execute(text("DROP TRIGGER fail_audit ON audit_event"))
                     await conn.execute(text("DROP FUNCTION fail_audit()"))
         await assert_still_refreshes(client, pair["refresh_token"])
+
+
+@pytest.mark.postgresql_only
+async def test_postgresql_refusing_connections_is_a_503_not_a_500(
+    settings: Settings, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL reachable but refusing ("too many connections", SQLSTATE 53300; the
+    same path serves "starting up" and "shutting down", class 57): the asyncpg dialect
+    raises a plain DBAPIError for these, which is still the database being unavailable —
+    503 with Retry-After, never a 500 with a traceback."""
+    from tests.conftest import _pg_admin
+
+    role = f"authserver_full_{free_port()}"
+    await _pg_admin(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+    refusing = settings.database_url.replace("://postgres@", f"://{role}@", 1)
+    assert refusing != settings.database_url
+    try:
+        async with app_client(settings, clock, database_url=refusing) as client:
+            answers = [
+                await client.post("/user/oauth/token", data={"grant_type": "password", "username": "alice", "password": PASSWORD}),
+                await client.get("/readyz"),
+            ]
+    finally:
+        await _pg_admin(f'DROP ROLE IF EXISTS "{role}"')
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert int(r.headers["retry-after"]) > 0
+    assert answers[0].json()["error"] == "temporarily_unavailable"
+    assert not any(rec.exc_info for rec in caplog.records)  # no traceback logged either

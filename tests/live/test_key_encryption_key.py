@@ -140,3 +140,29 @@ async def test_a_key_that_does_not_decrypt_at_request_time_gives_503_not_500(
     assert KEK not in text and OTHER_KEK not in text
     async with app_client(with_kek(settings, KEK), clock) as client:  # the refresh token was not spent
         assert (await refresh_grant(client, pair["refresh_token"])).status_code == 200
+
+
+async def test_a_database_not_ready_at_start_up_does_not_stop_it(
+    settings: Settings, clock: FrozenClock, tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a wrong key stops start-up. A database that is there but not usable yet (here:
+    not migrated; PostgreSQL raises that as a ProgrammingError, SQLite as an
+    OperationalError) is for the requests to meet, as 503s: one warning, and the app starts."""
+    if settings.is_sqlite:
+        empty = f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    else:
+        from tests.conftest import _pg_admin
+
+        name = f"authserver_empty_{free_port()}"
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        empty = settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    caplog.set_level(logging.WARNING)
+    app = create_app(with_kek(settings, KEK).model_copy(update={"database_url": empty}), clock=clock)
+    try:
+        async with app.router.lifespan_context(app):  # its exit closes the services
+            pass
+    finally:
+        if not settings.is_sqlite:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    startup = [r.getMessage() for r in caplog.records if r.name == "app.startup"]
+    assert len(startup) == 1 and "not checked at start-up" in startup[0]

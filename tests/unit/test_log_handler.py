@@ -132,3 +132,22 @@ def test_filters_other_formatters_and_other_handlers_still_see_every_line() -> N
     log.parent.addHandler(extra)  # type: ignore[union-attr]  # e.g. a user's, or pytest's caplog
     log_line(log, "both")
     assert ours.getvalue() == "both\n" and theirs.getvalue() == "both\n"
+
+
+def test_a_subclass_of_the_handler_gets_the_record() -> None:
+    """A handler built on ours may override emit (to redact, say): it is not bypassed."""
+
+    class Redacting(BatchingStreamHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            record.msg = str(record.msg).replace("secret", "***")
+            super().emit(record)
+
+    stream = CountingStream()
+    log = server_logger(stream)
+    parent = log.parent
+    assert parent is not None
+    redacting = Redacting(stream)
+    redacting.setFormatter(logs._FORMATTER)
+    parent.handlers = [redacting]
+    log_line(log, "a secret")
+    assert stream.getvalue() == "a ***\n"

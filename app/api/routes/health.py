@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.api.deps import ServicesDep
-from app.api.errors import RETRY_AFTER_UNAVAILABLE, UNAVAILABLE
+from app.api.errors import RETRY_AFTER_UNAVAILABLE, database_unavailable
 from app.api.schemas import Health, error_responses
 from app.metrics import render
 
@@ -28,7 +28,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         async with asyncio.timeout(timeout):
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-    except UNAVAILABLE:
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
         return JSONResponse(
             {"status": "unavailable", "error": "temporarily_unavailable"},
             status_code=503,
@@ -43,7 +45,9 @@ async def metrics(services: ServicesDep) -> Response:
     kind, active sessions. Aggregated over workers under `serve --workers N`."""
     try:
         active: int | None = await services.session_admin.count_live(services.clock.now())
-    except UNAVAILABLE:
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
         active = None  # the scrape still reports what the process knows
     body, content_type = render(active)
     return Response(body, media_type=content_type)
