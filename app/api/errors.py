@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.db.engine import sqlstate_unavailable
 from app.errors import (
     InsufficientScope,
     InvalidClient,
@@ -33,11 +34,6 @@ log = logging.getLogger("app.api")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 RETRY_AFTER_UNAVAILABLE = 5
 UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, OSError, TimeoutError)
-# PostgreSQL's word that it cannot serve now, whatever class the driver maps it to (the
-# asyncpg dialect raises a plain DBAPIError for most): SQLSTATE classes 08 connection
-# exception, 53 insufficient resources (too many connections, out of memory or disk),
-# 57 operator intervention (shutting down, starting up, cancelled).
-_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -48,8 +44,8 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
-        code = getattr(exc.orig, "sqlstate", None)
-        return isinstance(code, str) and code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+        # the asyncpg dialect raises most of PostgreSQL's refusals as a plain DBAPIError
+        return sqlstate_unavailable(getattr(exc.orig, "sqlstate", None))
     return False
 
 

@@ -23,6 +23,15 @@ from app.settings import Settings
 
 T = TypeVar("T")
 WRITE = {"sqlite_write": True}  # execution option asking for BEGIN IMMEDIATE
+# PostgreSQL's word that it cannot serve now (a 503, not a bug), whichever driver class
+# carries it: SQLSTATE classes 08 connection exception, 53 insufficient resources (too
+# many connections, out of memory or disk), 57 operator intervention (shutting down,
+# starting up, cancelled). Used by the API's error handlers and the asyncpg driver path.
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def sqlstate_unavailable(code: object) -> bool:
+    return isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from app.db.engine import sqlstate_unavailable
 from app.errors import ServiceUnavailable
 from app.store.rotation import NewSession, Rotation, Seal
 from app.store.session_info import SessionInfo
@@ -82,8 +83,10 @@ class PostgresRotator:
             pool = await self._open()
             async with pool.acquire() as conn:
                 await conn.fetchval(query, *params)
-        except _UNAVAILABLE:
-            raise ServiceUnavailable() from None
+        except Exception as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailable() from None
+            raise
 
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None:
         r, a = rotation, rotation.audit
@@ -101,8 +104,10 @@ class PostgresRotator:
                     if claimed is not None:
                         await conn.execute(_PG_SEALED, r.successor_hash, seal(claimed), r.token_hash)
                     return claimed
-        except _UNAVAILABLE:
-            raise ServiceUnavailable() from None
+        except Exception as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailable() from None
+            raise
 
     async def _open(self) -> Any:
         if self._pool is None:
@@ -119,10 +124,11 @@ class PostgresRotator:
             self._pool = None
 
 
-_UNAVAILABLE = (
-    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
-)
+def _unavailable(exc: Exception) -> bool:
+    """The same rule as the API's (app.api.errors.database_unavailable), in asyncpg's terms."""
+    if isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError)):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and sqlstate_unavailable(exc.sqlstate)
 
 
 async def _no_reset(_: Any) -> None:
