@@ -18,6 +18,7 @@ from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.api.openapi import install_openapi_additions
+from app.api.telemetry import fastapi_telemetry
 from app.api.startup import check_signing_keys, one_line_startup_errors
 from app.api.routes import accounts, discovery, health, introspection, session, tokens
 from app.api.services import Services
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        **fastapi_telemetry(),
     )
     app.state.services = services
     install_error_handlers(app)
