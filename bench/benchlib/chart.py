@@ -11,12 +11,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"ceiling": "#555555", "protected": "#1f77b4", "peers": "#9467bd", "refresh": "#ff7f0e",
+COLOURS = {"ceiling": "#555555", "bound": "#aaaaaa", "protected": "#1f77b4", "peers": "#9467bd", "refresh": "#ff7f0e",
            "sessions": "#8c564b", "login": "#2ca02c", "storm": "#d62728"}
 
 
 def draw(rows: list[dict[str, object]], out: Path, extra: dict[str, object]) -> None:
-    through = [r for r in rows if r["rps"] and r["reference"] != "authx"]
+    seen: set[object] = set()  # a configuration with two references is one bar here
+    through = [r for r in rows if r["rps"] and not (r["key"] in seen or seen.add(r["key"]))]
     ratios = [r for r in rows if r["ratio"] is not None]
     height = max(len(through), len(ratios)) * 0.36 + 1.6
     fig, (left, right) = plt.subplots(1, 2, figsize=(16, height), gridspec_kw={"width_ratios": [1, 1.1]})

@@ -1,4 +1,5 @@
-"""Rows `ceiling`, `protected` (one per signing algorithm the server accepts) and `peers`.
+"""Rows `ceiling`, `bound` (what the ceiling reaches with the least a route of ours must
+add: apps/bounds.py), `protected` (one per signing algorithm the server accepts) and `peers`.
 
 All servers of this group run at once (idle ones cost nothing) so the repeats can be
 interleaved; all use SQLite, the default backend, one worker each.
@@ -17,6 +18,8 @@ from benchlib.runner import Config, Recorder, RowSpec, interleave, wrk_measure
 
 CANDIDATES = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
               "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]
+BOUNDS = [("bound-dep", "dep", "bare FastAPI route + one no-op dependency (upper bound, apps/bounds.py)"),
+          ("bound-ops", "ops", "... + the server's request log line, metrics and request id (upper bound)")]
 PEERS = [("authx", "authx_app", "AuthX `access_token_required`"),
          ("fastapi-users", "fastapi_users_app", "fastapi-users JWT `current_user`")]
 
@@ -72,6 +75,10 @@ def setup(work: Path, rec: Recorder) -> tuple[list[Server], list[Config]]:
 
     add("ceiling", lambda: servers.peer("ceiling", "ceiling", work / "ceiling"), None)
     rec.spec(RowSpec("ceiling", "ceiling", "bare FastAPI route, small JSON"))
+    for key, variant, label in BOUNDS:
+        if add(key, lambda key=key, variant=variant: servers.peer(key, "bounds", work / key, env={"BENCH_BOUND": variant}),
+               None):
+            rec.spec(RowSpec(key, "bound", label, "ceiling", "rps"))
     algs, refused = accepted_algorithms()
     rec.note(f"JWT_ALGORITHM values accepted by the server: {', '.join(algs)}"
              f" (refused: {', '.join(refused) or 'none'})")

@@ -62,11 +62,12 @@ def ours(name: str, cwd: Path, database_url: str, *, algorithm: str = "HS256",
                   env, cwd)
 
 
-def peer(name: str, module: str, cwd: Path) -> Server:
-    env = dict(os.environ, BENCH_JWT_SECRET=JWT_SECRET, BENCH_WORKDIR=str(cwd))
+def peer(name: str, module: str, cwd: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Server:
+    """A bench app (benchlib/apps) under the same uvicorn; `env` adds to its environment."""
+    full_env = dict(os.environ, BENCH_JWT_SECRET=JWT_SECRET, BENCH_WORKDIR=str(cwd), **(env or {}))
     argv = [PY, "-m", "uvicorn", f"benchlib.apps.{module}:app", "--app-dir", str(BENCH_DIR),
-            "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
-    return Server(name, argv, env, cwd)
+            "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning", "--workers", str(workers)]
+    return Server(name, argv, full_env, cwd)
 
 
 def post_form(url: str, body: str, timeout: float = 60) -> dict[str, object]:

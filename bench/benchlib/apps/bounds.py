@@ -1,0 +1,41 @@
+"""Upper bounds for the /protected row, in the same run as the ceiling: what a bare
+FastAPI route reaches with the least any authenticated route of ours must add.
+
+- `bound_dep`: the ceiling's route with one FastAPI dependency that does nothing. Any
+  route enforcing a token through a FastAPI dependency (the contract's
+  `access_token_required`) pays at least this.
+- `bound_ops`: the same, plus what issue 7 requires on every request: the server's own
+  request middleware (JSON log line to stderr through the server's logging set-up,
+  Prometheus counter and histogram, X-Request-ID). No token, no session, no database.
+
+If these rows sit below 0.9× of the ceiling, no /protected built on this FastAPI with
+those requirements can reach it; the gap between them and our /protected is what our
+authentication itself costs.
+"""
+
+import os
+
+from fastapi import Depends, FastAPI
+
+VARIANT = os.environ.get("BENCH_BOUND", "dep")
+app = FastAPI()
+if VARIANT == "ops":
+    from app.api.observability import RequestLog
+    from app.logs import configure_logging
+
+    configure_logging(os.environ.get("BENCH_LOG_LEVEL", "INFO"))  # as `serve` does: JSON lines to stderr
+    app.add_middleware(RequestLog)
+
+
+async def nothing() -> int:
+    return 1
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/protected")
+async def protected(user_id: int = Depends(nothing)) -> dict[str, object]:
+    return {"message": "Hello, bench", "user_id": user_id, "session_id": "0" * 32}
