@@ -3,7 +3,7 @@ HTTP): the ceiling app; our app serving a route that does nothing; the same with
 trivial FastAPI dependency, and with one that takes `SecurityScopes` (as ours must, for
 `require_scopes`); with our `access_token_required`; our real /protected. Each step
 adds one thing, so the differences are its cost (bench/README.md, "Why the missed
-targets stay missed").
+targets stay missed"). Then the harness's pure-FastAPI `bound` rows, in-process.
 
     .venv/bin/python bench/asgi_decompose.py [--requests 20000] [--reps 5]
 """
@@ -77,6 +77,35 @@ async def main(requests: int, reps: int) -> None:
         for i, (label, med) in enumerate(zip(rows, meds)):
             adds = f"{med - meds[base[i]]:+8.1f}" if i in base else ""
             print(f"{label:<34} {med:>34.1f} {adds:>8}")
+        await _bounds(ceiling, requests, reps)
+
+
+async def _bounds(ceiling: "FastAPI", requests: int, reps: int) -> None:
+    """The `bound` rows of the harness (benchlib/apps/bounds.py) in-process, beside the
+    ceiling and the ceiling with FastAPI's OpenTelemetry instrumentation off (as our app
+    runs when nothing is configured: app/api/telemetry.py)."""
+    from fastapi import FastAPI
+
+    from benchlib.apps import bounds
+
+    quiet = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+    quiet.get("/protected")(ceiling_route)
+    apps = {"ceiling": ceiling, "ceiling, FastAPI telemetry off": quiet,
+            "bound-dep: + one no-op dependency": bounds.build("dep"),
+            "bound-ops: + the server's request middleware": bounds.build("ops")}
+    rows: dict[str, list[float]] = {label: [] for label in apps}
+    for _ in range(reps):
+        for label, target in apps.items():
+            rows[label].append(await ac.timed(label, requests, lambda _i, t=target: ac.call(t, ac.scope("GET", "/protected", []))))
+    top = statistics.median(rows["ceiling"])
+    print(f"\n{'pure FastAPI bounds (bench rows bound-*)':<44} {'CPU µs/request':>16} {'ceiling ÷ this':>15}")
+    for label, values in rows.items():
+        med = statistics.median(values)
+        print(f"{label:<44} {med:>16.1f} {top / med:>14.2f}×")
+
+
+async def ceiling_route() -> dict[str, object]:
+    return {"message": "Hello, bench", "user_id": 1, "session_id": "0" * 32}
 
 def _first(app: "FastAPI", path: str, endpoint: object) -> None:
     """A GET route matched before all others (routes match in order)."""

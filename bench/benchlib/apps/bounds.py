@@ -17,25 +17,31 @@ import os
 
 from fastapi import Depends, FastAPI
 
-VARIANT = os.environ.get("BENCH_BOUND", "dep")
-app = FastAPI()
-if VARIANT == "ops":
-    from app.api.observability import RequestLog
-    from app.logs import configure_logging
-
-    configure_logging(os.environ.get("BENCH_LOG_LEVEL", "INFO"))  # as `serve` does: JSON lines to stderr
-    app.add_middleware(RequestLog)
-
 
 async def nothing() -> int:
     return 1
 
 
-@app.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/protected")
 async def protected(user_id: int = Depends(nothing)) -> dict[str, object]:
     return {"message": "Hello, bench", "user_id": user_id, "session_id": "0" * 32}
+
+
+def build(variant: str) -> FastAPI:
+    """`dep` or `ops` (also used in-process by bench/asgi_decompose.py)."""
+    bound = FastAPI()
+    if variant == "ops":
+        from app.api.observability import RequestLog
+        from app.logs import configure_logging
+
+        configure_logging(os.environ.get("BENCH_LOG_LEVEL", "INFO"))  # as `serve` does: JSON lines to stderr
+        bound.add_middleware(RequestLog)
+    bound.get("/healthz")(healthz)
+    bound.get("/protected")(protected)
+    return bound
+
+
+app = build(os.environ.get("BENCH_BOUND", "dep"))
