@@ -11,21 +11,27 @@ import argparse
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cli_accounts import CLI_CONTEXT
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
-from app.oauth.clients import SUPPORTED_GRANTS, new_registration
+from app.oauth import audit
+from app.oauth.audit import Auditor
+from app.oauth.clients import SUPPORTED_GRANTS, new_client_secret, new_registration
 from app.oauth.grants import parse_scope
 from app.oauth.keys import key_encryption_key
 from app.oauth.key_rotation import ACTIVATION_DELAY, rotate_keys
 from app.oauth.stored_keys import KeyPolicy
 from app.security.jwk import HMAC_ALGORITHMS
 from app.security.key_cipher import KeyDecryptionError
+from app.security.tokens import hash_token
 from app.settings import Settings
+from app.store.audit import SqlAuditStore
 from app.store.clients import ClientRecord, SqlClientStore
 from app.store.signing_keys import SqlKeyStore, StoredKey
 
@@ -60,6 +66,12 @@ def add_parsers(sub: Any) -> None:
         help=f"space-separated scopes its tokens may carry (default: {DEFAULT_CLIENT_SCOPE})",
     )
     client_actions.add_parser("list", help="list registered clients (never their secrets)")
+    reset = client_actions.add_parser(
+        "reset-secret", help="replace a confidential client's secret; the old one stops working at once"
+    )
+    reset.add_argument("client_id")
+    remove = client_actions.add_parser("delete", help="delete a client and end every session issued to it")
+    remove.add_argument("client_id")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -130,6 +142,18 @@ def _clients(settings: Settings, args: argparse.Namespace) -> int:
         for record in _run(settings, lambda e: SqlClientStore(e).all()):
             print(json.dumps(_registration(record)))
         return 0
+    if args.action == "reset-secret":
+        fresh = new_client_secret()
+        if not _run(settings, lambda e: _reset_secret(e, args.client_id, fresh)):
+            raise ValueError(f"no confidential client {args.client_id!r} (a public client has no secret)")
+        print(json.dumps({"client_id": args.client_id, "client_secret": fresh}))
+        return 0
+    if args.action == "delete":
+        ended = _run(settings, lambda e: _delete(e, args.client_id))
+        if ended is None:
+            raise ValueError(f"no client {args.client_id!r}")
+        print(json.dumps({"client_id": args.client_id, "deleted": True, "sessions_ended": ended}))
+        return 0
     scope = parse_scope(args.scope) if args.scope.strip() else []
     record, secret = new_registration(
         args.name, confidential=args.confidential, grant_types=args.grant_types.split(),
@@ -138,6 +162,29 @@ def _clients(settings: Settings, args: argparse.Namespace) -> int:
     _run(settings, lambda e: SqlClientStore(e).create(record))
     print(json.dumps(_registration(record, secret)))
     return 0
+
+
+async def _reset_secret(engine: AsyncEngine, client_id: str, secret: str) -> bool:
+    """Stored as its hash, as at registration; no client request is served with the old
+    one after this commits (client records are read per request, not cached)."""
+    if not await SqlClientStore(engine).replace_secret(client_id, hash_token(secret)):
+        return False
+    await _auditor(engine).record(audit.CLIENT_SECRET_RESET, replace(CLI_CONTEXT, client_id=client_id))
+    return True
+
+
+async def _delete(engine: AsyncEngine, client_id: str) -> int | None:
+    clock = SystemClock()
+    ended = await SqlClientStore(engine).delete(client_id, clock.now())
+    if ended is not None:
+        await _auditor(engine).record(
+            audit.CLIENT_DELETED, replace(CLI_CONTEXT, client_id=client_id), detail=f"ended {ended} sessions"
+        )
+    return ended
+
+
+def _auditor(engine: AsyncEngine) -> Auditor:
+    return Auditor(SqlAuditStore(engine), SystemClock())
 
 
 def _registration(record: ClientRecord, secret: str | None = None) -> dict[str, object]:

@@ -33,6 +33,8 @@ SESSION_ENDED = "session_ended"
 PASSWORD_CHANGED = "password_changed"
 USER_DISABLED = "user_disabled"
 RATE_LIMITED = "rate_limited"
+CLIENT_SECRET_RESET = "client_secret_reset"
+CLIENT_DELETED = "client_deleted"
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.store.tables import clients
+from app.store.tables import clients, sessions
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,34 @@ class SqlClientStore:
         async with write_connection(self._engine) as conn, conn.begin():
             await conn.execute(insert(clients).values(values))
         return record
+
+    async def replace_secret(self, client_id: str, secret_hash: str) -> bool:
+        """False when there is no confidential client of that id: a public client has no
+        secret to replace (it would become confidential behind its users' backs)."""
+        stmt = (
+            update(clients)
+            .where(clients.c.client_id == client_id, clients.c.secret_hash.is_not(None))
+            .values(secret_hash=secret_hash)
+        )
+        async with write_connection(self._engine) as conn, conn.begin():
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def delete(self, client_id: str, now: datetime) -> int | None:
+        """The client and every live session issued to it, in one transaction; the number
+        of sessions ended, or None when no client has that id (nothing is changed). A
+        session left live would outlive its client: its refresh token names a client the
+        registry no longer knows, which the rotation accepts from any caller (an unknown
+        client_id is the contract's unregistered public client)."""
+        async with write_connection(self._engine) as conn, conn.begin():
+            gone = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+            if not gone.rowcount:
+                return None
+            ended = await conn.execute(
+                update(sessions)
+                .where(sessions.c.client_id == client_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason="client_deleted")
+            )
+        return int(ended.rowcount or 0)
 
 
 def _record(row: Any) -> ClientRecord:
