@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     session_max_lifetime_minutes: float = _minutes(1440, "SESSION_MAX_LIFETIME_MINUTES")
     jwt_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("JWT_SECRET"))
+    # Earlier HMAC secrets that still verify (never sign): rotating JWT_SECRET without
+    # logging anyone out. Comma-separated, like JWT_PUBLIC_KEY_FILES.
+    jwt_previous_secrets: SecretStr | None = Field(None, validation_alias=AliasChoices("JWT_PREVIOUS_SECRETS"))
     jwt_algorithm: Literal["HS256", "HS384", "HS512", "EdDSA", "ES256", "RS256"] = Field(
         "HS256", validation_alias=AliasChoices("JWT_ALGORITHM")
     )
@@ -154,7 +157,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: cannot use {path!r} ({exc})") from None
         if self.app_env == "production" and asymmetric and not self.jwt_private_key_file:
             kek = self.jwt_key_encryption_key.get_secret_value() if self.jwt_key_encryption_key else ""
-            if len(kek.encode()) < MIN_SECRET_BYTES or len(set(kek)) < 8:
+            if _weak(kek):
                 raise ValueError(
                     f"JWT_KEY_ENCRYPTION_KEY must be set to at least {MIN_SECRET_BYTES} random bytes "
                     f"when APP_ENV=production keeps {self.jwt_algorithm} keys in the database "
@@ -222,21 +225,38 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_refuses_weak_settings(self) -> Settings:
+        """Model-level on purpose: a field error would echo the value, a secret."""
+        if self.previous_secrets and not self.jwt_algorithm.startswith("HS"):
+            raise ValueError("JWT_PREVIOUS_SECRETS needs JWT_ALGORITHM HS256, HS384 or HS512")
         if self.app_env != "production" or not self.jwt_algorithm.startswith("HS"):
             return self  # asymmetric keys are checked in _keys_fit_the_algorithm
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
         if not secret:
             raise ValueError("JWT_SECRET must be set when APP_ENV=production")
-        if len(secret.encode()) < MIN_SECRET_BYTES or len(set(secret)) < 8:
+        if _weak(secret):
             raise ValueError(
                 f"JWT_SECRET is too weak for APP_ENV=production "
                 f"(need at least {MIN_SECRET_BYTES} random bytes)"
             )
+        if any(_weak(old) for old in self.previous_secrets):  # a weak one would let tokens be forged
+            raise ValueError(
+                f"JWT_PREVIOUS_SECRETS holds a secret too weak for APP_ENV=production "
+                f"(each needs at least {MIN_SECRET_BYTES} random bytes)"
+            )
         return self
+
+    @property
+    def previous_secrets(self) -> tuple[str, ...]:
+        raw = self.jwt_previous_secrets.get_secret_value() if self.jwt_previous_secrets else ""
+        return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _weak(secret: str) -> bool:
+    return len(secret.encode()) < MIN_SECRET_BYTES or len(set(secret)) < 8
 
 
 def env_name(field: str) -> str:

@@ -50,13 +50,21 @@ class KeyRing(Protocol):
 
 
 class SecretKeyRing:
-    def __init__(self, configured: str | None, store: SqlSecretStore, clock: Clock, algorithm: str) -> None:
+    """The secret signs; earlier secrets (JWT_PREVIOUS_SECRETS) only verify, each under
+    its own kid, so JWT_SECRET can be replaced without ending anyone's session: tokens
+    signed before the switch verify until they expire, then the old secret can go."""
+
+    def __init__(
+        self, configured: str | None, store: SqlSecretStore, clock: Clock, algorithm: str,
+        previous: tuple[str, ...] = (),
+    ) -> None:
         self._configured = configured
         self._store = store
         self._clock = clock
         self._algorithm = algorithm
         self._key: SigningKey | None = None
         self._lock = asyncio.Lock()
+        self._previous = {k.kid: k.public for k in (hmac_signing_key(s, algorithm) for s in previous)}
 
     async def secret(self) -> str:
         if self._configured is None:
@@ -74,7 +82,7 @@ class SecretKeyRing:
 
     async def verification_key(self, kid: str) -> VerificationKey | None:
         key = await self.signing_key()
-        return key.public if kid == key.kid else None
+        return key.public if kid == key.kid else self._previous.get(kid)
 
     async def published(self) -> list[dict[str, str]]:
         return []
@@ -107,7 +115,9 @@ class FileKeyRing:
 def build_key_ring(settings: Settings, engine: AsyncEngine, clock: Clock, policy: KeyPolicy) -> KeyRing:
     if settings.jwt_algorithm in HMAC_ALGORITHMS:
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-        return SecretKeyRing(secret, SqlSecretStore(engine), clock, settings.jwt_algorithm)
+        return SecretKeyRing(
+            secret, SqlSecretStore(engine), clock, settings.jwt_algorithm, settings.previous_secrets
+        )
     if settings.jwt_private_key_file:
         return FileKeyRing.from_files(
             settings.jwt_private_key_file, settings.public_key_files, settings.jwt_algorithm
