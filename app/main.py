@@ -180,7 +180,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        **fastapi_telemetry(),
+        **fastapi_telemetry(settings.telemetry),
     )
     app.state.services = services
     install_error_handlers(app)

@@ -187,6 +187,8 @@ class Settings(BaseSettings):
         "INFO", validation_alias=AliasChoices("LOG_LEVEL")
     )
     redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    # FastAPI's own OpenTelemetry instrumentation (app/api/telemetry.py).
+    telemetry: Literal["auto", "on", "off"] = Field("auto", validation_alias=AliasChoices("TELEMETRY"))
 
     @field_validator("redis_url")
     @classmethod
