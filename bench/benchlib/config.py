@@ -12,7 +12,7 @@ SERVER_CORE = "0"  # every server, floor script and hash-time script
 LOAD_CORE = "1"  # wrk (and py-spy while profiling)
 
 PROTECTED_CONNECTIONS = 32  # enough to keep one core busy without long queues
-REFRESH_CONNECTIONS = 16  # about the server's SQLAlchemy pool (5 + 10 overflow)
+REFRESH_CONNECTIONS = 16  # within the server's pools (DB_POOL_SIZE 10 + DB_MAX_OVERFLOW 10)
 FLOOR_CONCURRENCY = 16  # asyncpg floor: same concurrency as wrk gives the server
 FLOOR_POOL = 15  # and the same number of connections as the server's pool can open
 LOGIN_THROUGHPUT_CONNECTIONS = 8

@@ -92,6 +92,8 @@ def setup(work: Path, rec: Recorder) -> tuple[list[Server], list[Config]]:
         if add(name, lambda name=name, module=module: servers.peer(name, module, work / name),
                servers.peer_token):
             rec.spec(RowSpec(name, "peers", label, "ceiling", "rps"))
+    if "protected-HS256" in [c.key for c in configs] and "bound-ops" in [c.key for c in configs]:
+        rec.spec(RowSpec("protected-HS256", "protected", "our /protected, HS256, vs bound-ops", "bound-ops", "rps"))
     if "protected-HS256" in [c.key for c in configs] and "authx" in [c.key for c in configs]:
         rec.spec(RowSpec("protected-HS256", "protected", "our /protected, HS256, vs AuthX", "authx",
                          "rps", 2.0, note="target: at least 2x AuthX"))

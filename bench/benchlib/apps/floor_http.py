@@ -1,13 +1,15 @@
-"""The raw-driver floor behind a bare FastAPI route: the refresh row's upper bound.
+"""The raw-driver floor behind a bare FastAPI route: a reference for the refresh rows.
 
 `POST /user/oauth/token` with `grant_type=refresh_token` runs exactly the floor's
 transaction (benchlib/floor.py: the conditional UPDATE … RETURNING and the INSERT of the
 successor, with sqlite3 or asyncpg directly) and answers the successor as JSON, so the
 wrk refresh script drives it as it drives our server. `grant_type=password` starts a
 chain (a session and its first token) for the bench's token pool. No JWT, no client or
-user check, no audit, no log line, no metrics: only HTTP and FastAPI around the floor.
-If this sits below 0.8× of the floor, no FastAPI server doing that work can reach it;
-the gap between it and our refresh grant is what our own code costs.
+user check, no audit, no log line, no metrics: only HTTP and FastAPI (configured as our
+server configures it) around the floor's transaction, one per request. On SQLite it runs
+on the event loop itself, so one worker waits on nothing but the disk; on PostgreSQL it
+makes the floor's four round trips, which our one-statement rotation can beat, so there
+it is a reference, not a bound.
 
     BENCH_DATABASE_URL=sqlite:///path.db | postgresql://…  (the server's migrated schema)
 """
@@ -17,8 +19,8 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +28,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app.api.telemetry import fastapi_telemetry
 from benchlib.floor import CLAIM, LIFE, SESSION, SUCCESSOR, new_token, sha
 
 URL = os.environ["BENCH_DATABASE_URL"]
@@ -60,7 +63,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await pool.close()
 
 
-app = FastAPI(lifespan=lifespan)
+app = FastAPI(lifespan=lifespan, **fastapi_telemetry())
 
 
 @app.get("/healthz")
@@ -80,14 +83,25 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse({"refresh_token": successor, "token_type": "Bearer"})
 
 
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error so the shared connection is
+    never left inside a transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 async def _start() -> str:
     sid, token, now = secrets.token_hex(16), new_token(), datetime.now(timezone.utc)
     if SQLITE:
-        conn: sqlite3.Connection = state["sqlite"]
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(SESSION.format(v="?,?,?,?,?,?"), (sid, state["user"], "profile", _ts(now), _ts(now + LIFE), _ts(now + LIFE)))
-        conn.execute(SUCCESSOR.format(v="?,?,?,?"), (sha(token), sid, _ts(now), _ts(now + LIFE)))
-        conn.execute("COMMIT")
+        with _transaction(state["sqlite"]) as conn:
+            conn.execute(SESSION.format(v="?,?,?,?,?,?"), (sid, state["user"], "profile", _ts(now), _ts(now + LIFE), _ts(now + LIFE)))
+            conn.execute(SUCCESSOR.format(v="?,?,?,?"), (sha(token), sid, _ts(now), _ts(now + LIFE)))
     else:
         async with state["pg"].acquire() as c, c.transaction():
             await c.execute(SESSION.format(v="$1,$2,'profile',$3,$4,$4"), sid, state["user"], now, now + LIFE)
@@ -99,13 +113,11 @@ async def _rotate(token: str) -> str | None:
     """The floor's loop body, once (benchlib/floor.py)."""
     successor, now = new_token(), datetime.now(timezone.utc)
     if SQLITE:
-        conn: sqlite3.Connection = state["sqlite"]
         now_s = _ts(now)
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(CLAIM.format(now="?1", h="?2"), (now_s, sha(token))).fetchone()
-        if row is not None:
-            conn.execute(SUCCESSOR.format(v="?,?,?,?"), (sha(successor), row[0], now_s, _ts(now + LIFE)))
-        conn.execute("COMMIT")
+        with _transaction(state["sqlite"]) as conn:
+            row = conn.execute(CLAIM.format(now="?1", h="?2"), (now_s, sha(token))).fetchone()
+            if row is not None:
+                conn.execute(SUCCESSOR.format(v="?,?,?,?"), (sha(successor), row[0], now_s, _ts(now + LIFE)))
         return successor if row is not None else None
     async with state["pg"].acquire() as c, c.transaction():
         sid = await c.fetchval(CLAIM.format(now="$1", h="$2"), now, sha(token))
