@@ -38,6 +38,7 @@ from app.store.session_info import SessionInfo
 from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, Sealer, SqlSessionStore
 
 MAX_ENTRIES = 100_000
+MAX_RENEWALS = 4  # background re-reads at once (_renew_soon)
 TRUSTED_SECONDS = 30.0  # how long a live session is trusted while the feed is current
 FEED_WINDOW = timedelta(minutes=1)  # how far back each feed query looks
 
@@ -61,6 +62,7 @@ class CachingSessionStore:
         self._epoch = 0  # bumped by every eviction: a read that started before one is not kept
         self._feed_current_until = 0.0  # monotonic; the last feed success + the interval
         self._revoked: dict[str, datetime] = {}  # what the feed has already evicted
+        self._renewing = 0
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
@@ -146,9 +148,20 @@ class CachingSessionStore:
         return session
 
     def _renew_soon(self, session_id: str, now: datetime) -> None:
-        if session_id not in self._reading:
-            task = self._start_read(session_id, now)
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        """At most MAX_RENEWALS at a time: many sessions cached together fall due together,
+        and a burst of background reads would take the connections (and, on SQLite, the
+        GIL) that requests need. One skipped now is tried again on a later hit; the entry
+        stays valid meanwhile."""
+        if session_id in self._reading or self._renewing >= MAX_RENEWALS:
+            return
+        self._renewing += 1
+        task = self._start_read(session_id, now)
+        task.add_done_callback(self._renewed)
+
+    def _renewed(self, task: asyncio.Future[LiveSession | None]) -> None:
+        self._renewing -= 1
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed renewal is a later miss, not an error log
 
     def evict(self, session_id: str) -> None:
         self._epoch += 1

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import write_connection
 from app.store.tables import sessions, users
 
+TOUCH_CHUNK = 500  # ids per statement, well under SQLite's bound parameters limit
+
 
 @dataclass(frozen=True)
 class SessionView:
@@ -88,9 +90,12 @@ class SqlSessionAdmin:
             )
         return int(result.rowcount or 0)
 
-    async def touch(self, session_id: str, now: datetime) -> None:
+    async def touch_many(self, session_ids: list[str], at: datetime) -> None:
+        """last_used_at of many sessions, in one transaction of one UPDATE per chunk."""
         async with write_connection(self._engine) as conn, conn.begin():
-            await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=now))
+            for start in range(0, len(session_ids), TOUCH_CHUNK):
+                chunk = session_ids[start:start + TOUCH_CHUNK]
+                await conn.execute(update(sessions).where(sessions.c.id.in_(chunk)).values(last_used_at=at))
 
     async def count_live(self, now: datetime) -> int:
         query = select(func.count()).select_from(sessions).where(*_live(now))

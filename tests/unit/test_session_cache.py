@@ -197,3 +197,28 @@ async def test_a_read_under_way_when_the_feed_evicts_is_not_kept() -> None:
     store.revoked.remove("s1")  # (so the next read would say "live" if it happened)
     await c.live("s1", clock.now())
     assert store.reads == 2  # the pre-eviction result was not kept
+
+
+async def test_renewals_of_many_sessions_falling_due_together_are_capped() -> None:
+    """Sessions cached together fall due together: their background re-reads run a few
+    at a time, never as a burst that takes every connection; entries stay valid."""
+    from app.oauth.session_cache import MAX_RENEWALS
+
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.2, monotonic=ticks)
+    for i in range(100):
+        await c.live(f"s{i}", clock.now())
+    assert store.reads == 100
+    store.gate.clear()  # reads now hang until the test lets them through
+    ticks.now += 0.12  # past half the interval: every hit wants a renewal
+    for i in range(100):
+        assert await c.live(f"s{i}", clock.now()) is not None  # still served from the cache
+    await asyncio.sleep(0)
+    assert store.reads == 100 + MAX_RENEWALS
+    store.gate.set()
+    await c.drain()
+    for i in range(100):  # the others renew on later hits, once slots are free
+        await c.live(f"s{i}", clock.now())
+    await asyncio.sleep(0)
+    await c.drain()
+    assert store.reads == 100 + 2 * MAX_RENEWALS
