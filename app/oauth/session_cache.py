@@ -87,6 +87,10 @@ class CachingSessionStore:
             return
         failing = False
         while True:
+            # Polls start every half interval, however long the last one took: a poll
+            # delayed by a busy loop must not push the next one past the interval, or
+            # the feed lapses and every cached session is read again at once.
+            started = self._monotonic()
             try:
                 await self.poll_revocations()
             except Exception as exc:  # noqa: BLE001 - the feed must outlive a database outage
@@ -98,7 +102,7 @@ class CachingSessionStore:
                 if failing:
                     log.warning("revocation feed resumed")
                 failing = False
-            await asyncio.sleep(self._interval / 2)
+            await asyncio.sleep(max(0.0, started + self._interval / 2 - self._monotonic()))
 
     async def poll_revocations(self) -> None:
         started = self._monotonic()
