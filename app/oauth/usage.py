@@ -33,7 +33,8 @@ class UsageRecorder:
         self._delay = flush_delay
         self._last: OrderedDict[str, float] = OrderedDict()
         self._due: dict[str, datetime] = {}
-        self._flushing: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Task[None] | None = None  # sleeping until its flush
+        self._writing = asyncio.Lock()
 
     def used(self, session_id: str) -> None:
         now = self._clock.now()
@@ -50,11 +51,10 @@ class UsageRecorder:
             self._flushing = asyncio.create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        try:
-            await asyncio.sleep(self._delay)
-        finally:
-            self._flushing = None
-        await self._write()
+        await asyncio.sleep(self._delay)  # drain() cancels it here, and only here
+        self._flushing = None  # from now on drain() waits for this write instead
+        async with self._writing:
+            await self._write()
 
     async def _write(self) -> None:
         due, self._due = self._due, {}
@@ -66,8 +66,10 @@ class UsageRecorder:
             log.debug("could not record session use", exc_info=True)
 
     async def drain(self) -> None:
-        """Tests and shutdown: write what is due now instead of after the delay."""
+        """Tests and shutdown: write what is due now instead of after the delay, after a
+        write under way (so the engine is never disposed under it)."""
         if self._flushing is not None:
             self._flushing.cancel()
             self._flushing = None
-        await self._write()
+        async with self._writing:
+            await self._write()

@@ -61,3 +61,25 @@ async def test_a_failed_write_is_not_a_failed_request() -> None:
     usage.used("b")  # a new flush is scheduled after the failed one
     await usage.drain()
     assert admin.calls[-1][0] == ["b"]
+
+
+async def test_drain_waits_for_a_write_under_way() -> None:
+    """Shutdown disposes the engine after drain(): a flush already writing must finish
+    first."""
+    gate = asyncio.Event()
+
+    class SlowAdmin(Admin):
+        async def touch_many(self, session_ids: list[str], at: datetime) -> None:
+            await gate.wait()
+            await super().touch_many(session_ids, at)
+
+    admin, clock = SlowAdmin(), FrozenClock()
+    usage = UsageRecorder(admin, clock, flush_delay=0.01)  # type: ignore[arg-type]
+    usage.used("a")
+    await asyncio.sleep(0.05)  # the flush is now writing, held at the gate
+    draining = asyncio.create_task(usage.drain())
+    await asyncio.sleep(0.05)
+    assert not draining.done()
+    gate.set()
+    await draining
+    assert [ids for ids, _ in admin.calls] == [["a"]]
