@@ -13,6 +13,9 @@ from datetime import timedelta
 from types import FrameType
 from typing import TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.exc import SQLAlchemyError
+
 from app import cli_accounts, cli_trust
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
@@ -63,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
+    try:
+        return _dispatch(settings, args)
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # One line, not a traceback; never the statement or its parameters (a hash, say).
+        orig = getattr(exc, "orig", None) or exc
+        detail = (str(orig).strip().splitlines() or [""])[0][:200]
+        print(f"error: the database cannot be used ({type(orig).__name__}: {detail})", file=sys.stderr)
+        return 1
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "migrate":
         upgrade(settings.database_url)
         print("database is at the newest schema")

@@ -109,3 +109,13 @@ def _refused_within(base: str, pair: dict[str, str], *, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.mark.parametrize("args", [("clients", "list"), ("clients", "delete", "c_x"), ("users", "disable", "bob")])
+def test_an_unreachable_database_is_one_error_line(database_url: str, args: tuple[str, ...]) -> None:
+    """Any command, not only these: the CLI answers one line and status 1, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=server_env("postgresql://postgres@127.0.0.1:1/nowhere", DB_CONNECT_TIMEOUT_SECONDS="2"),
+    )
+    assert_refused(done, "the database cannot be used")
