@@ -93,10 +93,30 @@ def bench(work: Path, mode: Mode, rec: Recorder, backends: list[str]) -> None:
                     RowSpec(key, "refresh", f"our refresh grant, {name}, {workers} worker(s), vs that route",
                             hkey, "rps"),
                 )
+                if backend == "sqlite":
+                    _post_bound(work, workers, fkey, name, rec, configs, started)
         interleave(configs, mode, rec)
     finally:
         for server in started:
             server.stop()
+
+
+def _post_bound(work: Path, workers: int, fkey: str, name: str, rec: Recorder,
+                configs: list[Config], started: list[Server]) -> None:
+    """The HTTP floor's route without its transaction (apps/floor_http.py, no database):
+    what any refresh served through FastAPI on this core reaches, however cheap its
+    database work. Beside the SQLite floor only: it is that target it bounds."""
+    pkey = f"posthttp-{workers}w"
+    try:
+        bound = servers.peer(pkey, "floor_http", work / pkey, workers=workers, env={"BENCH_DATABASE_URL": "none"})
+        started.append(bound)
+        bound.start()
+        configs.append(refresh_config(pkey, bound, work / pkey))
+    except Exception as exc:  # noqa: BLE001
+        rec.note(f"{pkey}: could not be benchmarked ({exc})")
+        return
+    rec.spec(RowSpec(pkey, "bound", f"the same route with no database work at all (form, hashes, successor), "
+                     f"{workers} worker(s), vs the {name} floor", fkey, "rps"))
 
 
 MANY_TOKENS = 500  # each used many times per run (steady state), within the verified-token cache

@@ -11,7 +11,11 @@ on the event loop itself, so one worker waits on nothing but the disk; on Postgr
 makes the floor's four round trips, which our one-statement rotation can beat, so there
 it is a reference, not a bound.
 
-    BENCH_DATABASE_URL=sqlite:///path.db | postgresql://…  (the server's migrated schema)
+With `BENCH_DATABASE_URL=none` the same route does everything but the transaction (parse
+the form, hash the token, make and answer a successor): a bound for any refresh served
+through FastAPI, whatever its database work costs (the `posthttp` rows).
+
+    BENCH_DATABASE_URL=sqlite:///path.db | postgresql://…  (the server's migrated schema) | none
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from benchlib.floor import CLAIM, LIFE, SESSION, SUCCESSOR, new_token, sha
 
 URL = os.environ["BENCH_DATABASE_URL"]
 SQLITE = URL.startswith("sqlite")
+NO_DATABASE = URL == "none"
 POOL = 15  # the floor's pool size (config.FLOOR_POOL)
 state: dict[str, Any] = {}
 
@@ -43,7 +48,9 @@ def _ts(d: datetime) -> str:
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    if SQLITE:
+    if NO_DATABASE:
+        yield
+    elif SQLITE:
         conn = sqlite3.connect(URL.split("///", 1)[1], isolation_level=None, timeout=10, check_same_thread=False)
         for pragma in ("journal_mode=WAL", "busy_timeout=10000", "foreign_keys=ON", "synchronous=NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
@@ -97,6 +104,8 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 async def _start() -> str:
+    if NO_DATABASE:
+        return new_token()
     sid, token, now = secrets.token_hex(16), new_token(), datetime.now(timezone.utc)
     if SQLITE:
         with _transaction(state["sqlite"]) as conn:
@@ -112,6 +121,9 @@ async def _start() -> str:
 async def _rotate(token: str) -> str | None:
     """The floor's loop body, once (benchlib/floor.py)."""
     successor, now = new_token(), datetime.now(timezone.utc)
+    if NO_DATABASE:
+        sha(token), sha(successor)  # the floor's hashing, nothing stored
+        return successor
     if SQLITE:
         now_s = _ts(now)
         with _transaction(state["sqlite"]) as conn:
