@@ -7,7 +7,8 @@ the bare driver (bench/README.md). So the winning path goes to the driver direct
 
 - SQLite: every rotation of this process runs in one dedicated thread on its own
   `sqlite3` connection, start to COMMIT in one hop, so writers of one process queue in
-  memory instead of in SQLite's busy handler.
+  memory instead of in SQLite's busy handler; those that queue together commit together
+  (one transaction, a savepoint each).
 - PostgreSQL: one statement with data-modifying CTEs (claim the token, insert the
   successor, move the session's idle end, append the audit row) on a small asyncpg
   pool. A single statement is its own transaction: it commits whole or not at all.
