@@ -12,6 +12,7 @@ per batch instead of per request (bench/README.md); a job alone runs as before."
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -32,6 +33,13 @@ def _ts(moment: datetime) -> str:
 
 def _kept(outcome: Any) -> bool:
     return outcome is not None and not isinstance(outcome, BaseException)
+
+
+def _answer(job: _Job, outcome: Any) -> None:
+    try:
+        job.loop.call_soon_threadsafe(_settle, job.future, outcome)
+    except RuntimeError:
+        pass  # its loop is closed: nobody is waiting for the answer
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
@@ -79,6 +87,11 @@ _AUDIT = (
 
 
 MAX_BATCH = 64  # jobs per transaction: bounds how long the write lock is held at once
+# A job's own errors (a constraint, a bug in its statement) fail that job alone; any
+# other sqlite3.Error is the database's (busy, I/O, full, damaged) and fails the batch.
+_JOB_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+log = logging.getLogger("app.store")
 
 Work = Callable[[sqlite3.Connection], Any]  # None: refused, roll back what it wrote
 
@@ -99,6 +112,7 @@ class SqliteRotator:
         self._lock = threading.Lock()
         self._queue: list[_Job] = []
         self._drain_due = False  # a drain is submitted and has not taken the queue yet
+        self._closed = False
 
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None:
         result: SessionInfo | None = await self._submit(lambda con: self._claim(con, rotation, seal))
@@ -108,7 +122,8 @@ class SqliteRotator:
         await self._submit(lambda con: self._insert_session(con, session))
 
     async def close(self) -> None:
-        # after every drain already submitted: the executor runs in order
+        with self._lock:
+            self._closed = True  # nothing more is queued; what is queued runs first (FIFO)
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=True)
 
@@ -116,10 +131,18 @@ class SqliteRotator:
         loop = asyncio.get_running_loop()
         job = _Job(work, loop.create_future(), loop)
         with self._lock:
+            if self._closed:
+                raise ServiceUnavailable()
             self._queue.append(job)
             submit, self._drain_due = not self._drain_due, True
         if submit:
-            self._thread.submit(self._drain)
+            try:
+                self._thread.submit(self._drain)
+            except BaseException:  # the interpreter is shutting down: answer, never strand
+                with self._lock:
+                    stranded, self._queue, self._drain_due = self._queue, [], False
+                for other in stranded:
+                    _answer(other, ServiceUnavailable())
         return await job.future
 
     def _connection(self) -> sqlite3.Connection:
@@ -139,20 +162,22 @@ class SqliteRotator:
             self._local.con = None
 
     def _drain(self) -> None:
-        """In the thread: everything queued so far, in batches of MAX_BATCH."""
+        """In the thread: everything queued so far, in batches of MAX_BATCH. A job whose
+        caller was cancelled before it ran is dropped, as the executor used to drop it (a
+        benign race: at worst it runs). Every other job is answered, whatever happens."""
         with self._lock:
             queue, self._queue, self._drain_due = self._queue, [], False
-        for first in range(0, len(queue), MAX_BATCH):
-            batch = queue[first:first + MAX_BATCH]
-            try:
-                outcomes = self._run_batch([job.work for job in batch])
-            except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers waiting forever
-                outcomes = [exc] * len(batch)
-            for job, outcome in zip(batch, outcomes):
-                try:
-                    job.loop.call_soon_threadsafe(_settle, job.future, outcome)
-                except RuntimeError:
-                    pass  # its loop is closed: nobody is waiting for the answer
+        queue = [job for job in queue if not job.future.cancelled()]
+        answered = 0
+        try:
+            for first in range(0, len(queue), MAX_BATCH):
+                batch = queue[first:first + MAX_BATCH]
+                for job, outcome in zip(batch, self._run_batch([job.work for job in batch])):
+                    _answer(job, outcome)
+                answered = first + len(batch)
+        finally:
+            for job in queue[answered:]:  # only after a bug here: answered, never left waiting
+                _answer(job, ServiceUnavailable())
 
     def _run_batch(self, works: list[Work]) -> list[Any]:
         """One transaction for the batch, a savepoint per job (none for a job alone: the
@@ -168,10 +193,11 @@ class SqliteRotator:
             outcomes = [self._run_job(con, work, savepoint=not alone) for work in works]
             con.execute("COMMIT" if not alone or _kept(outcomes[0]) else "ROLLBACK")
             return outcomes
-        except sqlite3.OperationalError:
+        except sqlite3.Error:
             self._abandon(con)
             return [ServiceUnavailable() for _ in works]
-        except sqlite3.Error:  # a damaged file, say: still the database, not a job
+        except BaseException:  # noqa: BLE001 - MemoryError, or a bug here: rolled back, answered
+            log.exception("a batch of rotations failed; rolled back, answered 503")
             self._abandon(con, keep=True)
             return [ServiceUnavailable() for _ in works]
 
@@ -181,9 +207,11 @@ class SqliteRotator:
             con.execute("SAVEPOINT job")
         try:
             result = work(con)
-        except sqlite3.OperationalError:
-            raise  # the database, not this job: the whole batch fails
-        except Exception as exc:  # noqa: BLE001 - handed to its caller; the others go on
+        except sqlite3.Error as exc:
+            if not isinstance(exc, _JOB_ERRORS):
+                raise  # the database, not this job: the whole batch fails
+            result = exc
+        except BaseException as exc:  # noqa: BLE001 - handed to its caller, as the executor did
             result = exc
         if savepoint:
             if not _kept(result):

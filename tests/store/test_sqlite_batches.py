@@ -13,13 +13,16 @@ import sqlite3
 import threading
 from collections.abc import Awaitable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 import httpx
 import pytest
 
 from app.clock import FrozenClock
+from app.errors import ServiceUnavailable
 from app.settings import Settings
+from app.store.rotation_sqlite import SqliteRotator
 from tests.api.test_unavailable import CommitFails, assert_still_refreshes
 from tests.support import app_client, login_pair, refresh_grant
 
@@ -62,7 +65,7 @@ async def in_one_batch(rotator: Any, requests: list[Awaitable[httpx.Response]]) 
             await asyncio.sleep(0.01)
         assert len(rotator._queue) == len(tasks), "the requests did not all reach the rotation queue"
         release.set()
-        return list(await asyncio.gather(*tasks))
+        return list(await asyncio.wait_for(asyncio.gather(*tasks), 30))  # a stranded job fails, not hangs
 
 
 async def test_queued_refreshes_commit_in_one_transaction(settings: Settings, clock: FrozenClock) -> None:
@@ -149,3 +152,135 @@ async def test_a_failed_commit_answers_every_job_503_and_spends_nothing(
         assert [r.status_code for r in answers] == [503] * 4, [r.text for r in answers]
         for p in pairs:  # nothing spent, nothing counted as reuse
             await assert_still_refreshes(client, str(p["refresh_token"]))
+
+
+# The rotator alone, on a table of its own: how a batch fails, and that no caller is left
+# waiting and no write lock left held, whatever a job does.
+
+@asynccontextmanager
+async def bare_rotator(tmp_path: Path) -> AsyncIterator[SqliteRotator]:
+    path = tmp_path / "jobs.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE mark (name TEXT)")
+    con.commit()
+    con.close()
+    rotator = SqliteRotator(str(path), 1000)
+    try:
+        yield rotator
+    finally:
+        if not getattr(rotator, "_closed", False):
+            await rotator.close()
+
+
+def mark(name: str) -> Any:
+    def work(con: sqlite3.Connection) -> str:
+        con.execute("INSERT INTO mark VALUES (?)", (name,))
+        return name
+    return work
+
+
+def marks(rotator: SqliteRotator) -> list[str]:
+    con = sqlite3.connect(rotator._path)
+    try:
+        return sorted(row[0] for row in con.execute("SELECT name FROM mark"))
+    finally:
+        con.close()
+
+
+def assert_write_lock_free(rotator: SqliteRotator) -> None:
+    con = sqlite3.connect(rotator._path, timeout=0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")  # "database is locked" if a batch kept its transaction
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+
+
+async def batch_of(rotator: SqliteRotator, works: list[Any]) -> list[Any]:
+    """The works as one batch; each one's result, or the exception it raised."""
+    async with held_thread(rotator) as release:
+        tasks = [asyncio.ensure_future(rotator._submit(w)) for w in works]
+        await asyncio.sleep(0)
+        assert len(rotator._queue) == len(works)
+        release.set()
+        return list(await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30))
+
+
+class Boom(BaseException):
+    pass
+
+
+def then(first: Any, error: BaseException) -> Any:
+    def work(con: sqlite3.Connection) -> object:
+        first(con)
+        raise error
+    return work
+
+
+async def test_a_database_error_in_one_job_fails_its_whole_batch(tmp_path: Path) -> None:
+    async with bare_rotator(tmp_path) as rotator:
+        outcomes = await batch_of(rotator, [mark("a"), then(mark("b"), sqlite3.OperationalError("disk I/O error"))])
+        assert [type(o) for o in outcomes] == [ServiceUnavailable, ServiceUnavailable]
+        assert marks(rotator) == []
+        assert_write_lock_free(rotator)
+        assert await rotator._submit(mark("c")) == "c"  # a fresh connection serves the next
+        assert marks(rotator) == ["c"]
+
+
+async def test_a_constraint_error_fails_its_job_alone(tmp_path: Path) -> None:
+    async with bare_rotator(tmp_path) as rotator:
+        outcomes = await batch_of(rotator, [mark("a"), then(mark("b"), sqlite3.IntegrityError("UNIQUE")), mark("c")])
+        assert outcomes[0] == "a" and isinstance(outcomes[1], sqlite3.IntegrityError) and outcomes[2] == "c"
+        assert marks(rotator) == ["a", "c"]
+
+
+async def test_a_base_exception_goes_to_its_caller_and_frees_the_lock(tmp_path: Path) -> None:
+    async with bare_rotator(tmp_path) as rotator:
+        for works in ([then(mark("x"), Boom())], [mark("a"), then(mark("x"), Boom()), mark("b")]):
+            outcomes = await batch_of(rotator, works)
+            assert [type(o) for o in outcomes if not isinstance(o, str)] == [Boom]
+            assert_write_lock_free(rotator)
+        assert marks(rotator) == ["a", "b"]
+
+
+async def test_a_failure_outside_the_jobs_answers_every_job_and_frees_the_lock(tmp_path: Path) -> None:
+    """MemoryError from SQLite (its NOMEM), or a bug in the batch itself: every job of the
+    batch is answered 503, and the transaction does not stay open holding the lock."""
+    async with bare_rotator(tmp_path) as rotator:
+        calls = [0]
+        real = SqliteRotator._run_job
+
+        def failing_second(con: sqlite3.Connection, work: Any, *, savepoint: bool) -> Any:
+            calls[0] += 1
+            if calls[0] == 2:
+                raise MemoryError()
+            return real(con, work, savepoint=savepoint)
+
+        rotator._run_job = failing_second  # type: ignore[method-assign]
+        outcomes = await batch_of(rotator, [mark("a"), mark("b"), mark("c")])
+        assert [type(o) for o in outcomes] == [ServiceUnavailable] * 3
+        assert_write_lock_free(rotator)
+        assert marks(rotator) == []
+
+
+async def test_a_cancelled_caller_s_queued_job_does_not_run(tmp_path: Path) -> None:
+    async with bare_rotator(tmp_path) as rotator:
+        async with held_thread(rotator) as release:
+            gone = asyncio.ensure_future(rotator._submit(mark("gone")))
+            kept = asyncio.ensure_future(rotator._submit(mark("kept")))
+            await asyncio.sleep(0)
+            gone.cancel()
+            await asyncio.sleep(0)
+            release.set()
+            assert await asyncio.wait_for(kept, 30) == "kept"
+        assert marks(rotator) == ["kept"]
+
+
+async def test_after_close_every_job_is_refused_at_once(tmp_path: Path) -> None:
+    async with bare_rotator(tmp_path) as rotator:
+        assert await rotator._submit(mark("a")) == "a"
+        await rotator.close()
+        for _ in range(2):  # the second as well: nothing is left queued behind the first
+            with pytest.raises(ServiceUnavailable):
+                await asyncio.wait_for(rotator._submit(mark("late")), 5)
+        assert marks(rotator) == ["a"]
