@@ -24,7 +24,7 @@ from app.errors import ServiceUnavailable
 from app.settings import Settings
 from app.store.rotation_sqlite import SqliteRotator
 from tests.api.test_unavailable import CommitFails, assert_still_refreshes
-from tests.support import app_client, login_pair, refresh_grant
+from tests.support import app_client, login_pair, password_grant, refresh_grant
 
 pytestmark = [pytest.mark.sqlite_only, pytest.mark.usefixtures("user")]
 
@@ -153,6 +153,51 @@ async def test_a_failed_commit_answers_every_job_503_and_spends_nothing(
         for p in pairs:  # nothing spent, nothing counted as reuse
             await assert_still_refreshes(client, str(p["refresh_token"]))
 
+
+async def test_one_token_twice_in_one_batch_rotates_once(settings: Settings, clock: FrozenClock) -> None:
+    """Reuse inside a batch is reuse: one wins, the other is refused only after the batch
+    committed (it falls through to the SQLAlchemy path, which sees the spent token), and
+    the strict policy ends the session, the winner's new pair included. The request
+    batched with them is untouched."""
+    async with app_client(settings, clock) as client:
+        rotator = client.app.state.services.rotator  # type: ignore[attr-defined]
+        pair, other = await login_pair(client), await login_pair(client)
+        answers = await in_one_batch(rotator, [
+            refresh_grant(client, pair["refresh_token"]), refresh_grant(client, pair["refresh_token"]),
+            refresh_grant(client, other["refresh_token"]),
+        ])
+        assert sorted(r.status_code for r in answers[:2]) == [200, 400], [r.text for r in answers]
+        winner = next(r for r in answers[:2] if r.status_code == 200)
+        assert (await refresh_grant(client, winner.json()["refresh_token"])).status_code == 400
+        assert answers[2].status_code == 200
+        assert (await refresh_grant(client, answers[2].json()["refresh_token"])).status_code == 200
+
+
+async def test_one_token_thrice_in_one_batch_within_the_grace_period(settings: Settings, clock: FrozenClock) -> None:
+    """With a grace period, the retries get the pair the winner's job sealed in the same
+    batch: it was committed before any of them was answered."""
+    async with app_client(settings, clock, refresh_reuse_grace_seconds=10) as client:
+        rotator = client.app.state.services.rotator  # type: ignore[attr-defined]
+        pair = await login_pair(client)
+        answers = await in_one_batch(rotator, [refresh_grant(client, pair["refresh_token"]) for _ in range(3)])
+        assert [r.status_code for r in answers] == [200] * 3, [r.text for r in answers]
+        assert len({r.json()["refresh_token"] for r in answers}) == 1
+
+
+async def test_queued_logins_commit_in_one_transaction(settings: Settings, clock: FrozenClock) -> None:
+    async with app_client(settings, clock) as client:
+        rotator = client.app.state.services.rotator  # type: ignore[attr-defined]
+        begins = [0]
+        real = rotator._connection
+        rotator._connection = lambda: CountsBegins(real(), begins)
+        try:
+            answers = await in_one_batch(rotator, [password_grant(client) for _ in range(5)])
+        finally:
+            rotator._connection = real
+        assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
+        assert begins[0] == 1
+        for r in answers:
+            assert (await refresh_grant(client, r.json()["refresh_token"])).status_code == 200
 
 # The rotator alone, on a table of its own: how a batch fails, and that no caller is left
 # waiting and no write lock left held, whatever a job does.
