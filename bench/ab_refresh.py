@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,9 +21,9 @@ from benchlib import servers  # noqa: E402
 from benchlib.config import QUICK  # noqa: E402
 from benchlib.phase_refresh import refresh_config  # noqa: E402
 from benchlib.procs import Server  # noqa: E402
+from benchlib.revision import app_at  # noqa: E402
 from benchlib.runner import Config, Recorder, interleave  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -33,11 +32,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=4)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ab-refresh-"))
-    old_tree = work / "old"
-    old_tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", args.revision, "app"], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+    old_tree = app_at(args.revision, work)
     mode = dataclasses.replace(QUICK, name="ab", reps=args.reps, duration=6)
     rec = Recorder(work)
     started: list[Server] = []

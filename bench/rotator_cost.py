@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
 CONCURRENCY = (1, 16)
 
 
@@ -71,6 +72,8 @@ def child(tree: str, chains: int, per_chain: int) -> None:
 
 
 def main() -> None:
+    from benchlib.revision import app_at
+
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return
@@ -79,11 +82,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rotations", type=int, default=3200)
     args = parser.parse_args()
-    old = Path(tempfile.mkdtemp(prefix="rotator-cost-"))
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", args.revision, "app"], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-    trees = {args.revision: str(old), "tree": str(REPO)}
+    trees = {args.revision: str(app_at(args.revision)), "tree": str(REPO)}
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for rep in range(args.reps):
         for chains in CONCURRENCY:

@@ -75,10 +75,12 @@ async def test_queued_refreshes_commit_in_one_transaction(settings: Settings, cl
         begins = [0]
         real = rotator._connection
         rotator._connection = lambda: CountsBegins(real(), begins)
-        answers = await in_one_batch(rotator, [refresh_grant(client, p["refresh_token"]) for p in pairs])
+        try:
+            answers = await in_one_batch(rotator, [refresh_grant(client, p["refresh_token"]) for p in pairs])
+        finally:
+            rotator._connection = real
         assert [r.status_code for r in answers] == [200] * 8, [r.text for r in answers]
         assert begins[0] == 1  # eight rotations, one transaction
-        rotator._connection = real
         successors = {r.json()["refresh_token"] for r in answers}
         assert len(successors) == 8
         for r in answers:  # each successor was stored, and each spent token stays spent
@@ -213,7 +215,7 @@ async def bare_rotator(tmp_path: Path) -> AsyncIterator[SqliteRotator]:
     try:
         yield rotator
     finally:
-        if not getattr(rotator, "_closed", False):
+        if not rotator._closed:
             await rotator.close()
 
 
