@@ -25,6 +25,7 @@ The session's own end is re-checked against the clock on every hit.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import OrderedDict
@@ -38,7 +39,8 @@ from app.store.session_info import SessionInfo
 from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, Sealer, SqlSessionStore
 
 MAX_ENTRIES = 100_000
-MAX_RENEWALS = 4  # background re-reads at once (_renew_soon)
+MAX_BATCH_READ = 500  # sessions read in one query (_read_batch)
+MAX_RENEWALS = MAX_BATCH_READ  # background re-reads under way at once (_renew_soon): one query's worth
 TRUSTED_SECONDS = 30.0  # how long a live session is trusted while the feed is current
 FEED_WINDOW = timedelta(minutes=1)  # how far back each feed query looks
 
@@ -63,6 +65,9 @@ class CachingSessionStore:
         self._feed_current_until = 0.0  # monotonic; the last feed success + the interval
         self._revoked: dict[str, datetime] = {}  # what the feed has already evicted
         self._renewing = 0
+        self._queued: dict[str, asyncio.Future[LiveSession | None]] = {}  # misses for the next batch
+        self._queued_now: datetime | None = None  # the latest `now` among them
+        self._batch: asyncio.Future[None] | None = None
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
@@ -129,32 +134,63 @@ class CachingSessionStore:
         return await asyncio.shield(self._start_read(session_id, now))
 
     def _start_read(self, session_id: str, now: datetime) -> asyncio.Future[LiveSession | None]:
-        """Registered before this returns, so every caller until the read ends finds it
-        (a task only starts at the loop's next iteration)."""
+        """Registered before this returns, so every caller until the read ends finds it.
+        The misses of one moment are read together, in one query (`_read_batch`, which
+        starts at the loop's next iteration): many sessions seen at once — after a
+        restart, or when their entries age out together — are a few queries, not one
+        each queued behind the others."""
         pending = self._reading.get(session_id)
         if pending is None:
-            pending = asyncio.ensure_future(self._fetch(session_id, now))
+            pending = asyncio.get_running_loop().create_future()
             self._reading[session_id] = pending
             pending.add_done_callback(lambda _: self._reading.pop(session_id, None))
+            self._queued[session_id] = pending
+            self._queued_now = now if self._queued_now is None else max(self._queued_now, now)
+            if self._batch is None:
+                self._batch = asyncio.ensure_future(self._read_batch())
         return pending
 
-    async def _fetch(self, session_id: str, now: datetime) -> LiveSession | None:
-        started = self._monotonic()  # the entry is as old as the read's start, not its end
+    async def _read_batch(self) -> None:
+        self._batch = None
+        batch = dict(itertools.islice(self._queued.items(), MAX_BATCH_READ))
+        for sid in batch:
+            del self._queued[sid]
+        now = self._queued_now or self._clock.now()
+        if self._queued:  # more than one query's worth: the rest in the next
+            self._batch = asyncio.ensure_future(self._read_batch())
+        else:
+            self._queued_now = None
+        started = self._monotonic()  # an entry is as old as the read's start, not its end
         epoch = self._epoch
-        session = await self._inner.live(session_id, now)
-        if session is None:
-            self._entries.pop(session_id, None)
-        elif epoch == self._epoch:
-            self._entries[session_id] = (session, started)
-            self._entries.move_to_end(session_id)
-            if len(self._entries) > MAX_ENTRIES:
-                self._entries.popitem(last=False)
-        return session
+        try:
+            found = await self._inner.live_many(list(batch), now)
+        except BaseException as exc:  # each caller gets the failure; none is left waiting
+            for future in batch.values():
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for sid, future in batch.items():
+            session = found.get(sid)
+            if session is None:
+                self._entries.pop(sid, None)
+            elif epoch == self._epoch:
+                self._entries[sid] = (session, started)
+                self._entries.move_to_end(sid)
+                if len(self._entries) > MAX_ENTRIES:
+                    self._entries.popitem(last=False)
+            if not future.done():
+                future.set_result(session)
 
     def _renew_soon(self, session_id: str, now: datetime) -> None:
-        """At most MAX_RENEWALS at a time: many sessions cached together fall due together,
-        and a burst of background reads would take the connections (and, on SQLite, the
-        GIL) that requests need. One skipped now is tried again on a later hit; the entry
+        """At most MAX_RENEWALS under way: many sessions cached together fall due together.
+        Those of one moment share a query (`_start_read`), and the cap keeps a burst to
+        about one query's worth. One skipped now is tried again on a later hit; the entry
         stays valid meanwhile."""
         if session_id in self._reading or self._renewing >= MAX_RENEWALS:
             return

@@ -20,14 +20,20 @@ class SlowStore:
         self.ends_at: datetime | None = None
         self.revoked: list[str] = []
         self.feed_down = False
+        self.batches: list[list[str]] = []
+        self.failing: Exception | None = None
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
-        self.reads += 1
-        revoked = session_id in self.revoked  # what the row said when it was read
+        return (await self.live_many([session_id], now)).get(session_id)
+
+    async def live_many(self, session_ids: list[str], now: datetime) -> dict[str, LiveSession]:
+        self.reads += 1  # queries
+        self.batches.append(list(session_ids))
+        revoked = set(self.revoked)  # what the rows said when they were read
         await self.gate.wait()
-        if revoked:
-            return None
-        return LiveSession(session_id, 7, "alice", "profile", self.ends_at)
+        if self.failing is not None:
+            raise self.failing
+        return {sid: LiveSession(sid, 7, "alice", "profile", self.ends_at) for sid in session_ids if sid not in revoked}
 
     async def revoked_since(self, since: datetime) -> list[str]:
         if self.feed_down:
@@ -199,11 +205,13 @@ async def test_a_read_under_way_when_the_feed_evicts_is_not_kept() -> None:
     assert store.reads == 2  # the pre-eviction result was not kept
 
 
-async def test_renewals_of_many_sessions_falling_due_together_are_capped() -> None:
-    """Sessions cached together fall due together: their background re-reads run a few
-    at a time, never as a burst that takes every connection; entries stay valid."""
-    from app.oauth.session_cache import MAX_RENEWALS
+async def test_renewals_of_many_sessions_falling_due_together_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions cached together fall due together: their background re-reads run a
+    bounded number at a time, never as a burst that takes every connection; entries
+    stay valid meanwhile."""
+    from app.oauth import session_cache
 
+    monkeypatch.setattr(session_cache, "MAX_RENEWALS", 4)
     store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
     c = cache(store, clock, interval=0.2, monotonic=ticks)
     for i in range(100):
@@ -214,14 +222,69 @@ async def test_renewals_of_many_sessions_falling_due_together_are_capped() -> No
     for i in range(100):
         assert await c.live(f"s{i}", clock.now()) is not None  # still served from the cache
     await asyncio.sleep(0)
-    assert store.reads == 100 + MAX_RENEWALS
+    assert store.reads == 101 and len(store.batches[-1]) == 4
     store.gate.set()
     await c.drain()
     for i in range(100):  # the others renew on later hits, once slots are free
         await c.live(f"s{i}", clock.now())
     await asyncio.sleep(0)
     await c.drain()
-    assert store.reads == 100 + 2 * MAX_RENEWALS
+    assert store.reads == 102 and len(store.batches[-1]) == 4
+
+
+async def test_renewals_falling_due_together_are_one_query() -> None:
+    store, clock, ticks = SlowStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.2, monotonic=ticks)
+    for i in range(100):
+        await c.live(f"s{i}", clock.now())
+    ticks.now += 0.12
+    for i in range(100):
+        assert await c.live(f"s{i}", clock.now()) is not None
+    await asyncio.sleep(0)
+    await c.drain()
+    assert store.reads == 101 and sorted(store.batches[-1]) == sorted(f"s{i}" for i in range(100))
+
+
+async def test_misses_of_one_moment_are_read_in_one_query() -> None:
+    """Many sessions seen at once (after a restart, or 500 clients' tokens in turn) are
+    read together, not one query each queued behind the others; each caller gets its
+    own session, and an ended one is refused."""
+    from app.oauth.session_cache import MAX_BATCH_READ
+
+    store, clock = SlowStore(), FrozenClock()
+    store.revoked.append("s7")
+    c = cache(store, clock)
+    n = MAX_BATCH_READ + 20
+    found = await asyncio.gather(*(c.live(f"s{i}", clock.now()) for i in range(n)))
+    assert [s.id if s else None for s in found] == [None if i == 7 else f"s{i}" for i in range(n)]
+    assert [len(b) for b in store.batches] == [MAX_BATCH_READ, 20]
+    assert await c.live("s3", clock.now()) is not None and store.reads == 2  # cached
+    assert await c.live("s7", clock.now()) is None and store.reads == 3  # an ended one is not
+
+
+async def test_a_failed_batch_read_fails_each_caller_and_caches_nothing() -> None:
+    store, clock = SlowStore(), FrozenClock()
+    store.failing = ConnectionError("database unreachable")
+    c = cache(store, clock)
+    results = await asyncio.gather(*(c.live(f"s{i}", clock.now()) for i in range(10)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results) and store.reads == 1
+    store.failing = None
+    assert await c.live("s1", clock.now()) is not None and store.reads == 2  # read again, not cached
+    assert not c._reading and not c._queued  # nothing left waiting
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_others_read() -> None:
+    store, clock = SlowStore(), FrozenClock()
+    store.gate.clear()
+    c = cache(store, clock)
+    first = asyncio.create_task(c.live("s1", clock.now()))
+    second = asyncio.create_task(c.live("s2", clock.now()))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    first.cancel()
+    store.gate.set()
+    assert (await second) is not None and store.reads == 1
+    assert await c.live("s1", clock.now()) is not None and store.reads == 1  # its read still landed
 
 
 async def test_slow_polls_do_not_let_the_feed_lapse() -> None:
