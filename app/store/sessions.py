@@ -241,22 +241,19 @@ class SqlSessionStore:
 
     async def live_many(self, session_ids: Sequence[str], now: datetime) -> dict[str, LiveSession]:
         """`live` for several sessions in one query (the cache's misses of one moment):
-        the live ones by id; an id left out is unknown, ended or its user disabled."""
+        the live ones by id; an id left out is unknown, ended or its user disabled.
+
+        The query selects by primary key alone and the rest is checked here: given
+        `revoked_at IS NULL` and a list of eight or more ids, SQLite's planner (no
+        statistics: the server never ANALYZEs) walks the revoked_at index instead, that
+        is every live session: ~1 ms per session read at 100,000 (bench/README.md)."""
         query = (
             select(
-                sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username,
-                sessions.c.expires_at, sessions.c.idle_expires_at,
+                sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username, users.c.is_active,
+                sessions.c.revoked_at, sessions.c.expires_at, sessions.c.idle_expires_at,
             )
             .join(users, users.c.id == sessions.c.user_id)
-            .where(
-                and_(
-                    sessions.c.id.in_(session_ids),
-                    sessions.c.revoked_at.is_(None),
-                    sessions.c.expires_at > now,
-                    sessions.c.idle_expires_at > now,
-                    users.c.is_active.is_(True),
-                )
-            )
+            .where(sessions.c.id.in_(session_ids))
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -265,6 +262,7 @@ class SqlSessionStore:
                 row.id, row.user_id, row.username, row.scope or "", min(row.expires_at, row.idle_expires_at)
             )
             for row in rows
+            if row.revoked_at is None and row.expires_at > now and row.idle_expires_at > now and row.is_active
         }
 
 

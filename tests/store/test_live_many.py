@@ -49,7 +49,7 @@ async def test_many_sessions_first_seen_at_once_share_queries(settings: Settings
         reads: list[Any] = []
 
         def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            if "FROM login_session JOIN user_account" in statement and "revoked_at IS NULL" in statement:
+            if "FROM login_session JOIN user_account" in statement and "login_session.id IN" in statement:
                 reads.append(parameters)
 
         event.listen(Engine, "before_cursor_execute", capture)
