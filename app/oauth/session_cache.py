@@ -40,6 +40,7 @@ from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, Sealer
 
 MAX_ENTRIES = 100_000
 MAX_BATCH_READ = 500  # sessions read in one query (_read_batch)
+MAX_READS = 4  # session queries under way at once: misses wait for the next batch, not a connection each
 MAX_RENEWALS = MAX_BATCH_READ  # background re-reads under way at once (_renew_soon): one query's worth
 TRUSTED_SECONDS = 30.0  # how long a live session is trusted while the feed is current
 FEED_WINDOW = timedelta(minutes=1)  # how far back each feed query looks
@@ -68,6 +69,7 @@ class CachingSessionStore:
         self._queued: dict[str, asyncio.Future[LiveSession | None]] = {}  # misses for the next batch
         self._queued_now: datetime | None = None  # the latest `now` among them
         self._batch: asyncio.Future[None] | None = None
+        self._reads = 0  # session queries under way
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
@@ -146,9 +148,15 @@ class CachingSessionStore:
             pending.add_done_callback(lambda _: self._reading.pop(session_id, None))
             self._queued[session_id] = pending
             self._queued_now = now if self._queued_now is None else max(self._queued_now, now)
-            if self._batch is None:
-                self._batch = asyncio.ensure_future(self._read_batch())
+            self._schedule_batch()
         return pending
+
+    def _schedule_batch(self) -> None:
+        """Hits of different moments would otherwise be a query each (renewals are one
+        per hit): at most MAX_READS queries at once, and what queues meanwhile is read
+        together when one ends."""
+        if self._queued and self._batch is None and self._reads < MAX_READS:
+            self._batch = asyncio.ensure_future(self._read_batch())
 
     async def _read_batch(self) -> None:
         self._batch = None
@@ -156,10 +164,10 @@ class CachingSessionStore:
         for sid in batch:
             del self._queued[sid]
         now = self._queued_now or self._clock.now()
-        if self._queued:  # more than one query's worth: the rest in the next
-            self._batch = asyncio.ensure_future(self._read_batch())
-        else:
+        if not self._queued:
             self._queued_now = None
+        self._reads += 1
+        self._schedule_batch()  # more than one query's worth: the rest in the next
         started = self._monotonic()  # an entry is as old as the read's start, not its end
         epoch = self._epoch
         try:
@@ -175,6 +183,9 @@ class CachingSessionStore:
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            self._reads -= 1
+            self._schedule_batch()
         for sid, future in batch.items():
             session = found.get(sid)
             if session is None:

@@ -312,3 +312,22 @@ async def test_slow_polls_do_not_let_the_feed_lapse() -> None:
         assert lapsed == 0
     finally:
         feed.cancel()
+
+
+async def test_at_most_max_reads_queries_at_once_and_the_rest_wait_together() -> None:
+    """Misses of different moments (one per request under load) do not become a query
+    each: past MAX_READS under way, they queue and are read together when one ends."""
+    from app.oauth.session_cache import MAX_READS
+
+    store, clock = SlowStore(), FrozenClock()
+    store.gate.clear()
+    c = cache(store, clock)
+    waiting = []
+    for i in range(20):  # one miss per loop iteration
+        waiting.append(asyncio.create_task(c.live(f"s{i}", clock.now())))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    assert store.reads == MAX_READS
+    store.gate.set()
+    assert all(r is not None for r in await asyncio.gather(*waiting))
+    assert store.reads <= 2 * MAX_READS and sum(len(b) for b in store.batches) == 20
