@@ -39,6 +39,7 @@ from app.store.attempts import SqlAttemptStore
 from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
 from app.store.clients import SqlClientStore
+from app.store.reads_sqlite import make_reader
 from app.store.rotation import make_rotator
 from app.store.sessions import SqlSessionStore
 from app.store.token_lookup import SqlTokenLookup
@@ -81,7 +82,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
     )
     rotator = make_rotator(settings, engine)
-    session_store = CachingSessionStore(SqlSessionStore(engine, rotator), clock, settings.session_check_interval_seconds)
+    reader = make_reader(settings, engine)
+    session_store = CachingSessionStore(
+        SqlSessionStore(engine, rotator, reader), clock, settings.session_check_interval_seconds
+    )
     auditor = Auditor(SqlAuditStore(engine), clock)
     users = SqlUserStore(engine)
     hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
@@ -113,7 +117,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         }
     )
     return Services(
-        settings=settings, clock=clock, engine=engine, rotator=rotator, issuer=issuer, grants=grants, keys=keys,
+        settings=settings, clock=clock, engine=engine, rotator=rotator, reader=reader, issuer=issuer, grants=grants, keys=keys,
         clients=ClientAuthenticator(
             SqlClientStore(engine), allow_unregistered=settings.allow_unregistered_public_clients
         ),

@@ -20,6 +20,7 @@ from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings
 from app.store.rotation import FastRotator
 from app.store.session_admin import SqlSessionAdmin
+from app.store.sessions import SessionReads
 from app.store.users import UserStore
 
 
@@ -29,6 +30,7 @@ class Services:
     clock: Clock
     engine: AsyncEngine
     rotator: FastRotator | None
+    reader: SessionReads | None
     issuer: TokenIssuer
     grants: Grants
     keys: KeyRing
@@ -45,10 +47,12 @@ class Services:
     async def aclose(self) -> None:
         """What this app holds: background writes and reads still under way (finished
         first, so no database thread answers into a closed loop), database connections
-        (the engine's and the rotator's) and the password-hashing threads."""
+        (the engine's, the rotator's and the reader's) and the password-hashing threads."""
         await self.usage.drain()
         await self.session_cache.drain()
         if self.rotator is not None:
             await self.rotator.close()
+        if self.reader is not None:
+            await self.reader.close()
         self.hasher.close()
         await self.engine.dispose()

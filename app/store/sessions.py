@@ -13,7 +13,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -79,10 +79,26 @@ class SessionStore(Protocol):
     async def live(self, session_id: str, now: datetime) -> LiveSession | None: ...
 
 
+class SessionReads(Protocol):
+    """The cache's hot reads in one driver call (app.store.reads_sqlite): rows as
+    `live_many`'s query returns them, and the revocation feed."""
+
+    async def live_rows(self, session_ids: Sequence[str]) -> list[LiveRow]: ...
+
+    async def revoked_since(self, since: datetime) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+# id, user_id, scope, username, is_active, revoked_at, expires_at, idle_expires_at
+LiveRow = tuple[str, int, "str | None", str, bool, "datetime | None", datetime, datetime]
+
+
 class SqlSessionStore:
-    def __init__(self, engine: AsyncEngine, fast: FastRotator | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, fast: FastRotator | None = None, reads: SessionReads | None = None) -> None:
         self._engine = engine
         self._fast = fast
+        self._reads = reads
 
     async def create(
         self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
@@ -231,6 +247,8 @@ class SqlSessionStore:
     async def revoked_since(self, since: datetime) -> list[str]:
         """Sessions revoked at or after `since` (logout, reuse, admin, a disabled user):
         the revocation feed of app.oauth.session_cache."""
+        if self._reads is not None:
+            return await self._reads.revoked_since(since)
         query = select(sessions.c.id).where(sessions.c.revoked_at >= since)  # ix_login_session_revoked_at
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
@@ -246,23 +264,25 @@ class SqlSessionStore:
         The query selects by primary key alone and the rest is checked here: given
         `revoked_at IS NULL` and a list of eight or more ids, SQLite's planner (no
         statistics: the server never ANALYZEs) walks the revoked_at index instead, that
-        is every live session: ~1 ms per session read at 100,000 (bench/README.md)."""
-        query = (
-            select(
-                sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username, users.c.is_active,
-                sessions.c.revoked_at, sessions.c.expires_at, sessions.c.idle_expires_at,
+        is every live session: ~1 ms per session read at 100,000 (bench/README.md).
+        On a SQLite file the same query runs in one driver call (app.store.reads_sqlite)."""
+        if self._reads is not None:
+            rows: Sequence[Any] = await self._reads.live_rows(session_ids)
+        else:
+            query = (
+                select(
+                    sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username, users.c.is_active,
+                    sessions.c.revoked_at, sessions.c.expires_at, sessions.c.idle_expires_at,
+                )
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.id.in_(session_ids))
             )
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.id.in_(session_ids))
-        )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
         return {
-            row.id: LiveSession(
-                row.id, row.user_id, row.username, row.scope or "", min(row.expires_at, row.idle_expires_at)
-            )
-            for row in rows
-            if row.revoked_at is None and row.expires_at > now and row.idle_expires_at > now and row.is_active
+            sid: LiveSession(sid, user_id, username, scope or "", min(expires_at, idle_expires_at))
+            for sid, user_id, scope, username, active, revoked_at, expires_at, idle_expires_at in rows
+            if revoked_at is None and expires_at > now and idle_expires_at > now and active
         }
 
 

@@ -9,8 +9,6 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from app.clock import FrozenClock
 from app.settings import Settings
@@ -46,18 +44,21 @@ async def test_many_sessions_first_seen_at_once_share_queries(settings: Settings
     settings = settings.model_copy(update={"rate_limit_enabled": False})  # 40 logins in a row
     async with app_client(settings, clock) as client:
         pairs = [await login_pair(client) for _ in range(n)]
-        reads: list[Any] = []
+        inner = client.app.state.services.session_cache._inner  # type: ignore[attr-defined]
+        reads: list[int] = []
+        real = inner.live_many
 
-        def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            if "FROM login_session JOIN user_account" in statement and "login_session.id IN" in statement:
-                reads.append(parameters)
+        async def counted(session_ids: Any, now: Any) -> Any:  # either path: the engine or the SQLite reader
+            reads.append(len(session_ids))
+            return await real(session_ids, now)
 
-        event.listen(Engine, "before_cursor_execute", capture)
+        inner.live_many = counted
         try:
             answers = await asyncio.gather(
                 *(client.get("/protected", headers=bearer(p["access_token"])) for p in pairs)
             )
         finally:
-            event.remove(Engine, "before_cursor_execute", capture)
+            inner.live_many = real
         assert [a.status_code for a in answers] == [200] * n
+        assert sum(reads) == n
         assert 1 <= len(reads) <= n // 4, f"{len(reads)} reads for {n} sessions"

@@ -1,0 +1,110 @@
+"""The session cache's reads on SQLite, one thread hop each.
+
+Through SQLAlchemy and aiosqlite a read is about six hops between the event loop and
+the connection's thread (checkout, cursor, execute, fetch, close, rollback), and each
+hop waits for the loop's next iteration. A busy loop runs an iteration per ~10–20 ms
+(every request ready on every connection), so under load a session missing from the
+cache waited ~100 ms for its row and the revocation feed's poll ~85 ms
+(bench/README.md). Here the whole read — query and rows — is one job for one thread
+with its own `sqlite3` connection: one hop there, one back.
+
+Only reads, and only those the cache makes on the hot path (`live_many` and the
+revocation feed); everything else stays on the engine. In WAL mode a read sees every
+transaction committed before it starts, from any connection of any process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.errors import ServiceUnavailable
+from app.settings import Settings
+from app.store.rotation_sqlite import _from_ts, _ts  # the text form SQLAlchemy writes and reads
+from app.store.sessions import LiveRow
+
+T = TypeVar("T")
+
+# SqlSessionStore.live_many's query, its columns in LiveRow's order (it filters the rows).
+_LIVE = """
+SELECT s.id, s.user_id, s.scope, u.username, u.is_active, s.revoked_at, s.expires_at, s.idle_expires_at
+FROM login_session s JOIN user_account u ON u.id = s.user_id
+WHERE s.id IN ({marks})
+"""
+_REVOKED = "SELECT id FROM login_session WHERE revoked_at >= ?"  # ix_login_session_revoked_at
+
+class SqliteReader:
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
+        self._local = threading.local()
+
+    async def live_rows(self, session_ids: Sequence[str]) -> list[LiveRow]:
+        ids = list(session_ids)
+        return await self._run(lambda con: [_live_row(r) for r in con.execute(
+            _LIVE.format(marks=",".join("?" * len(ids))), ids).fetchall()])
+
+    async def revoked_since(self, since: datetime) -> list[str]:
+        return await self._run(lambda con: [str(r[0]) for r in con.execute(_REVOKED, (_ts(since),)).fetchall()])
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    async def _run(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, read)
+        except sqlite3.Error:
+            raise ServiceUnavailable() from None
+        except RuntimeError:  # the executor is shut down: the app is closing
+            raise ServiceUnavailable() from None
+
+    def _in_thread(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return read(self._connection())
+        except sqlite3.Error:
+            self._close()  # opened afresh next time, as after a restore or a lost file
+            raise
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            # autocommit: each SELECT is its own read transaction, so it sees the latest commit
+            con = sqlite3.connect(self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
+            con.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            con.execute("PRAGMA query_only=ON")  # this connection never writes
+            self._local.con = con
+        return con
+
+    def _close(self) -> None:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        self._local.con = None
+        if con is not None:
+            try:
+                con.close()
+            except sqlite3.Error:
+                pass
+
+
+def _live_row(row: Any) -> LiveRow:
+    sid, user_id, scope, username, active, revoked, expires, idle = row
+    return (str(sid), int(user_id), scope, str(username), bool(active),
+            None if revoked is None else _from_ts(revoked), _from_ts(expires), _from_ts(idle))
+
+
+def make_reader(settings: Settings, engine: AsyncEngine) -> SqliteReader | None:
+    """For a SQLite file only (as the rotator: an in-memory database exists only inside
+    the engine's own connections); PostgreSQL reads through the engine."""
+    url = engine.url
+    path = (url.database or "") if settings.is_sqlite else ""
+    if not path or path == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    return SqliteReader(path, settings.sqlite_busy_timeout_ms)
+

@@ -1,0 +1,58 @@
+"""The session cache's reads on a SQLite file go to the driver in one call
+(app.store.reads_sqlite). They must answer exactly as the engine's query does, and a
+read that fails must fail closed (503, nothing cached) and recover once the file is back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.clock import FrozenClock
+from app.settings import Settings
+from app.store.sessions import SqlSessionStore
+from tests.support import app_client, bearer, login_pair
+from tests.store.test_live_many import sid_of
+
+pytestmark = [pytest.mark.usefixtures("user"), pytest.mark.sqlite_only]
+
+
+async def test_reader_answers_as_the_engine_does(settings: Settings, clock: FrozenClock) -> None:
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        store = services.session_cache._inner
+        assert store._reads is services.reader is not None
+        engine_only = SqlSessionStore(services.engine)
+        pairs = [await login_pair(client) for _ in range(4)]
+        ids = [sid_of(p) for p in pairs]
+        r = await client.post("/user/_logout", headers=bearer(pairs[1]["access_token"]))
+        assert r.status_code in (200, 204), r.text
+        asked = [*ids, "no-such-session"]
+        for moment in (clock.now(), clock.now().replace(year=clock.now().year + 2)):  # live, then all ended
+            found = await store.live_many(asked, moment)
+            assert found == await engine_only.live_many(asked, moment)
+            assert all(s.ends_at is not None and s.ends_at.utcoffset() is not None for s in found.values())
+        assert sorted(await store.live_many(asked, clock.now())) == sorted([ids[0], ids[2], ids[3]])
+        since = clock.now().replace(year=clock.now().year - 1)
+        revoked = await store.revoked_since(since)
+        assert revoked == [ids[1]] == await engine_only.revoked_since(since)
+        assert await store.revoked_since(clock.now().replace(year=clock.now().year + 1)) == []
+
+
+async def test_a_failed_read_fails_closed_and_recovers(settings: Settings, clock: FrozenClock) -> None:
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        reader = services.reader
+        pair = await login_pair(client)
+        services.session_cache.evict(sid_of(pair))  # its next check reads the database
+        path, reader._path = reader._path, "/nonexistent/folder/auth.db"
+        await asyncio.get_running_loop().run_in_executor(reader._thread, reader._close)  # reopened at the next read
+        try:
+            r = await client.get("/protected", headers=bearer(pair["access_token"]))
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "temporarily_unavailable" and int(r.headers["retry-after"]) > 0
+            assert sid_of(pair) not in services.session_cache._entries  # nothing cached from a failed read
+        finally:
+            reader._path = path
+        r = await client.get("/protected", headers=bearer(pair["access_token"]))
+        assert r.status_code == 200, r.text
