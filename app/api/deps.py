@@ -63,9 +63,12 @@ class AccessTokenRequired(OAuth2PasswordBearer):
             raise InvalidToken()
         services = services_of(request)  # not a sub-dependency: this is the hot path
         principal = await services.issuer.authenticate(token)
-        request.state.user_id, request.state.session_id = principal.user_id, principal.session_id
+        # for the request log line; what request.state writes to, without building it
+        state = request.scope.setdefault("state", {})
+        state["user_id"], state["session_id"] = principal.user_id, principal.session_id
         services.usage.used(principal.session_id)
-        check_scopes(security_scopes.scopes, principal.scopes)
+        if security_scopes.scopes:
+            check_scopes(security_scopes.scopes, principal.scopes)
         return principal
 
 

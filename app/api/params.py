@@ -126,9 +126,12 @@ def client_credentials(request: Request, params: dict[str, str]) -> ClientCreden
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header (RFC 6750 §2.1); None when the
     request carries no bearer credentials at all, "" when the header is malformed."""
-    header = request.headers.get("authorization")
-    if header is None:
+    for name, value in request.scope["headers"]:  # as request.headers.get would, without building Headers
+        if name == b"authorization":
+            break
+    else:
         return None
+    header: str = value.decode("latin-1")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         return None

@@ -57,6 +57,19 @@ class Principal:
     claims: AccessClaims
 
 
+class _Verified:
+    """A token whose signature was checked, and the Principal last made of it with the
+    session entry it was made from: the session cache answers with the same entry until
+    it reads the row again, so a hit costs no new Principal."""
+
+    __slots__ = ("claims", "live", "principal")
+
+    def __init__(self, claims: AccessClaims) -> None:
+        self.claims = claims
+        self.live: LiveSession | None = None
+        self.principal: Principal | None = None
+
+
 class TokenIssuer:
     def __init__(
         self, *, store: SessionStore, keys: KeyRing, clock: Clock,
@@ -65,7 +78,7 @@ class TokenIssuer:
     ) -> None:
         self._reuse = reuse
         self._audit = auditor
-        self._verified: OrderedDict[bytes, AccessClaims] = OrderedDict()
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
         self._store = store
         self._keys = keys
         self._clock = clock
@@ -165,14 +178,19 @@ class TokenIssuer:
     async def authenticate(self, access_token: str) -> Principal:
         """Signature and expiry, then the session must still be live: that check is what
         makes logout and reuse revocation take effect at once."""
-        claims = await self.verify(access_token, verify_exp=True)
-        live = await self.session_live(claims)
-        if live is None:
-            raise InvalidToken("The session has ended.")
-        return Principal(
-            user_id=live.user_id, username=live.username, session_id=live.id,
-            scopes=tuple(claims.scope.split()), claims=claims,
-        )
+        now = self._clock.now()
+        entry = await self._checked(access_token, now)
+        live = await self._store.live(entry.claims.sid, now)
+        if live is None or live is not entry.live:
+            claims = entry.claims
+            if live is None or str(live.user_id) != claims.sub:
+                raise InvalidToken("The session has ended.")
+            entry.live, entry.principal = live, Principal(
+                user_id=live.user_id, username=live.username, session_id=live.id,
+                scopes=tuple(claims.scope.split()), claims=claims,
+            )
+        assert entry.principal is not None  # made with entry.live, above or on an earlier hit
+        return entry.principal
 
     async def end_session(self, token: str, context: RequestContext | None = None) -> None:
         """Logout with an access or refresh token. A genuine token of an ended session
@@ -193,10 +211,14 @@ class TokenIssuer:
         """Signature, type, issuer, audience and (unless told otherwise) expiry; not the
         session. The key is the one the `kid` names, and only its own algorithm is
         accepted: no `none`, no HS256 signed with a public key (RFC 8725 §2.1)."""
+        return (await self._checked(token, self._clock.now() if verify_exp else None)).claims
+
+    async def _checked(self, token: str, now: datetime | None) -> _Verified:
+        """`verify`, with its cache entry; expiry is checked against `now` unless None."""
         cache_key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         cached = self._verified.get(cache_key)
         if cached is not None:
-            if verify_exp and self._clock.now() >= cached.exp + self._life.leeway:
+            if now is not None and now >= cached.claims.exp + self._life.leeway:
                 raise InvalidToken("The access token has expired.")
             return cached
         header = read_header(token)
@@ -205,14 +227,14 @@ class TokenIssuer:
             raise InvalidToken()
         claims = decode_access_token(
             token, key=key.key, algorithms=[key.algorithm], clock=self._clock,
-            leeway=self._life.leeway.total_seconds(), verify_exp=verify_exp,
+            leeway=self._life.leeway.total_seconds(), verify_exp=now is not None,
             issuer=self._issuer, audience=self._audience,
         )
         # A signature verified once stays verified; only expiry changes (checked above).
-        self._verified[cache_key] = claims
+        entry = self._verified[cache_key] = _Verified(claims)
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
-        return claims
+        return entry
 
     async def session_live(self, claims: AccessClaims) -> LiveSession | None:
         live = await self._store.live(claims.sid, self._clock.now())
