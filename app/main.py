@@ -39,7 +39,7 @@ from app.store.attempts import SqlAttemptStore
 from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
 from app.store.clients import SqlClientStore
-from app.store.reads_sqlite import make_reader
+from app.store.reads import make_reader
 from app.store.rotation import make_rotator
 from app.store.sessions import SqlSessionStore
 from app.store.token_lookup import SqlTokenLookup
@@ -82,7 +82,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
     )
     rotator = make_rotator(settings, engine)
-    reader = make_reader(settings, engine)
+    reader = make_reader(settings, engine, rotator)
     session_store = CachingSessionStore(
         SqlSessionStore(engine, rotator, reader), clock, settings.session_check_interval_seconds
     )

@@ -1,16 +1,5 @@
-"""The session cache's reads on SQLite, one thread hop each.
-
-Through SQLAlchemy and aiosqlite a read is about six hops between the event loop and
-the connection's thread (checkout, cursor, execute, fetch, close, rollback), and each
-hop waits for the loop's next iteration. A busy loop runs an iteration per ~10–20 ms
-(every request ready on every connection), so under load a session missing from the
-cache waited ~100 ms for its row and the revocation feed's poll ~85 ms
-(bench/README.md). Here the whole read — query and rows — is one job for one thread
-with its own `sqlite3` connection: one hop there, one back.
-
-Only reads, and only those the cache makes on the hot path (`live_many` and the
-revocation feed); everything else stays on the engine. In WAL mode a read sees every
-transaction committed before it starts, from any connection of any process."""
+"""The session cache's reads on a SQLite file (app.store.reads): one thread with its own
+`sqlite3` connection runs each read whole, query and rows, in one hop."""
 
 from __future__ import annotations
 
@@ -22,10 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from app.errors import ServiceUnavailable
-from app.settings import Settings
 from app.store.rotation_sqlite import _from_ts, _ts  # the text form SQLAlchemy writes and reads
 from app.store.sessions import LiveRow
 
@@ -97,14 +83,3 @@ def _live_row(row: Any) -> LiveRow:
     sid, user_id, scope, username, active, revoked, expires, idle = row
     return (str(sid), int(user_id), scope, str(username), bool(active),
             None if revoked is None else _from_ts(revoked), _from_ts(expires), _from_ts(idle))
-
-
-def make_reader(settings: Settings, engine: AsyncEngine) -> SqliteReader | None:
-    """For a SQLite file only (as the rotator: an in-memory database exists only inside
-    the engine's own connections); PostgreSQL reads through the engine."""
-    url = engine.url
-    path = (url.database or "") if settings.is_sqlite else ""
-    if not path or path == ":memory:" or url.query.get("mode") == "memory":
-        return None
-    return SqliteReader(path, settings.sqlite_busy_timeout_ms)
-

@@ -80,11 +80,11 @@ class PostgresRotator:
             params += [a.at, a.event, a.username, a.client_id, a.ip, a.user_agent, a.detail]
         query = _PG_START.format(audit=_PG_START_AUDIT if a is not None else "")
         try:
-            pool = await self._open()
+            pool = await self.pool()
             async with pool.acquire() as conn:
                 await conn.fetchval(query, *params)
         except Exception as exc:
-            if _unavailable(exc):
+            if unavailable(exc):
                 raise ServiceUnavailable() from None
             raise
 
@@ -95,7 +95,7 @@ class PostgresRotator:
             params += [a.at, a.event, a.client_id, a.ip, a.user_agent, a.detail]
         query = _PG_CLAIM.format(audit=_PG_AUDIT if a is not None else "")
         try:
-            pool = await self._open()
+            pool = await self.pool()
             async with pool.acquire() as conn:
                 if seal is None:
                     return _claimed(await conn.fetchrow(query, *params))
@@ -105,11 +105,12 @@ class PostgresRotator:
                         await conn.execute(_PG_SEALED, r.successor_hash, seal(claimed), r.token_hash)
                     return claimed
         except Exception as exc:
-            if _unavailable(exc):
+            if unavailable(exc):
                 raise ServiceUnavailable() from None
             raise
 
-    async def _open(self) -> Any:
+    async def pool(self) -> Any:
+        """Opened at first use (also by app.store.reads_postgres)."""
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
@@ -124,7 +125,7 @@ class PostgresRotator:
             self._pool = None
 
 
-def _unavailable(exc: Exception) -> bool:
+def unavailable(exc: Exception) -> bool:
     """The same rule as the API's (app.api.errors.database_unavailable), in asyncpg's terms."""
     if isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError)):
         return True

@@ -80,7 +80,7 @@ class SessionStore(Protocol):
 
 
 class SessionReads(Protocol):
-    """The cache's hot reads in one driver call (app.store.reads_sqlite): rows as
+    """The cache's hot reads in one driver call (app.store.reads): rows as
     `live_many`'s query returns them, and the revocation feed."""
 
     async def live_rows(self, session_ids: Sequence[str]) -> list[LiveRow]: ...
@@ -265,7 +265,7 @@ class SqlSessionStore:
         `revoked_at IS NULL` and a list of eight or more ids, SQLite's planner (no
         statistics: the server never ANALYZEs) walks the revoked_at index instead, that
         is every live session: ~1 ms per session read at 100,000 (bench/README.md).
-        On a SQLite file the same query runs in one driver call (app.store.reads_sqlite)."""
+        Where there is a driver path the same query is one driver call (app.store.reads)."""
         if self._reads is not None:
             rows: Sequence[Any] = await self._reads.live_rows(session_ids)
         else:

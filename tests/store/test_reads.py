@@ -1,6 +1,7 @@
-"""The session cache's reads on a SQLite file go to the driver in one call
-(app.store.reads_sqlite). They must answer exactly as the engine's query does, and a
-read that fails must fail closed (503, nothing cached) and recover once the file is back."""
+"""The session cache's reads go to the driver in one call (app.store.reads): raw
+`sqlite3` in a thread, or one asyncpg statement. They must answer exactly as the
+engine's query does, and a read that fails must fail closed (503, nothing cached) and
+recover once the database is back."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import pytest
 
 from app.clock import FrozenClock
 from app.settings import Settings
+from app.store.rotation_postgres import PostgresRotator
 from app.store.sessions import SqlSessionStore
-from tests.support import app_client, bearer, login_pair
+from tests.support import app_client, bearer, free_port, login_pair
 from tests.store.test_live_many import sid_of
 
-pytestmark = [pytest.mark.usefixtures("user"), pytest.mark.sqlite_only]
+pytestmark = pytest.mark.usefixtures("user")
 
 
-async def test_reader_answers_as_the_engine_does(settings: Settings, clock: FrozenClock) -> None:
+async def test_reads_answer_as_the_engine_does(settings: Settings, clock: FrozenClock) -> None:
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
         store = services.session_cache._inner
@@ -45,14 +47,23 @@ async def test_a_failed_read_fails_closed_and_recovers(settings: Settings, clock
         reader = services.reader
         pair = await login_pair(client)
         services.session_cache.evict(sid_of(pair))  # its next check reads the database
-        path, reader._path = reader._path, "/nonexistent/folder/auth.db"
-        await asyncio.get_running_loop().run_in_executor(reader._thread, reader._close)  # reopened at the next read
+        if settings.is_sqlite:
+            path, reader._path = reader._path, "/nonexistent/folder/auth.db"
+            await asyncio.get_running_loop().run_in_executor(reader._thread, reader._close)  # reopened at the next read
+        else:  # a pool whose server refuses connections
+            rotator, reader._rotator = reader._rotator, PostgresRotator(
+                ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
+            )
         try:
             r = await client.get("/protected", headers=bearer(pair["access_token"]))
             assert r.status_code == 503, r.text
             assert r.json()["error"] == "temporarily_unavailable" and int(r.headers["retry-after"]) > 0
             assert sid_of(pair) not in services.session_cache._entries  # nothing cached from a failed read
         finally:
-            reader._path = path
+            if settings.is_sqlite:
+                reader._path = path
+            else:
+                await reader._rotator.close()
+                reader._rotator = rotator
         r = await client.get("/protected", headers=bearer(pair["access_token"]))
         assert r.status_code == 200, r.text
