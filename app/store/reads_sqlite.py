@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from app.errors import ServiceUnavailable
-from app.store.rotation_sqlite import _from_ts, _ts  # the text form SQLAlchemy writes and reads
+from app.store.rotation_sqlite import from_sqlite_time, sqlite_time  # the text form SQLAlchemy writes and reads
 from app.store.sessions import LiveRow
 
 T = TypeVar("T")
@@ -24,6 +24,7 @@ FROM login_session s JOIN user_account u ON u.id = s.user_id
 WHERE s.id IN ({marks})
 """
 _REVOKED = "SELECT id FROM login_session WHERE revoked_at >= ?"  # ix_login_session_revoked_at
+
 
 class SqliteReader:
     def __init__(self, path: str, busy_timeout_ms: int) -> None:
@@ -38,7 +39,7 @@ class SqliteReader:
             _LIVE.format(marks=",".join("?" * len(ids))), ids).fetchall()])
 
     async def revoked_since(self, since: datetime) -> list[str]:
-        return await self._run(lambda con: [str(r[0]) for r in con.execute(_REVOKED, (_ts(since),)).fetchall()])
+        return await self._run(lambda con: [str(r[0]) for r in con.execute(_REVOKED, (sqlite_time(since),)).fetchall()])
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
@@ -82,4 +83,4 @@ class SqliteReader:
 def _live_row(row: Any) -> LiveRow:
     sid, user_id, scope, username, active, revoked, expires, idle = row
     return (str(sid), int(user_id), scope, str(username), bool(active),
-            None if revoked is None else _from_ts(revoked), _from_ts(expires), _from_ts(idle))
+            None if revoked is None else from_sqlite_time(revoked), from_sqlite_time(expires), from_sqlite_time(idle))

@@ -26,7 +26,7 @@ from app.errors import ServiceUnavailable
 from app.store.rotation import NewSession, Rotation, Seal, scope_ok
 from app.store.session_info import SessionInfo
 
-def _ts(moment: datetime) -> str:
+def sqlite_time(moment: datetime) -> str:
     """SQLAlchemy's SQLite DATETIME text for a UTC instant (app.db.base.UtcDateTime), so
     rows written here compare and read back exactly like rows written through it."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -53,7 +53,7 @@ def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
         future.set_result(outcome)
 
 
-def _from_ts(text: str) -> datetime:
+def from_sqlite_time(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
@@ -221,13 +221,13 @@ class SqliteRotator:
         return result
 
     def _insert_session(self, con: sqlite3.Connection, n: NewSession) -> bool:
-        now, refresh_end = _ts(n.now), _ts(n.refresh_expires_at)
+        now, refresh_end = sqlite_time(n.now), sqlite_time(n.refresh_expires_at)
         con.execute(_SQLITE_NEW_SESSION, (n.session_id, n.user_id, n.scope, n.client_id, now,
-                                          _ts(n.expires_at), refresh_end, n.user_agent, n.ip))
+                                          sqlite_time(n.expires_at), refresh_end, n.user_agent, n.ip))
         con.execute(_SQLITE_TOKEN, (n.refresh_hash, n.session_id, now, refresh_end))
         if n.audit is not None:
             a = n.audit
-            con.execute(_AUDIT, (_ts(a.at), a.event, n.user_id, a.username, n.session_id,
+            con.execute(_AUDIT, (sqlite_time(a.at), a.event, n.user_id, a.username, n.session_id,
                                  a.client_id, a.ip, a.user_agent, a.detail))
         return True
 
@@ -244,7 +244,7 @@ class SqliteRotator:
         self._local.con = None
 
     def _claim(self, con: sqlite3.Connection, r: Rotation, seal: Seal | None) -> SessionInfo | None:
-        now = _ts(r.now)
+        now = sqlite_time(r.now)
         row = con.execute(_SQLITE_CLAIM, (now, r.token_hash, now, now)).fetchone()
         if row is None:
             return None
@@ -252,15 +252,15 @@ class SqliteRotator:
         info = con.execute(_SQLITE_SESSION, (r.client_id, session_id)).fetchone()
         if info is None or not info[5] or not scope_ok(info[2] or "", r.narrow_to):
             return None
-        expires_at = _from_ts(info[4])
+        expires_at = from_sqlite_time(info[4])
         refresh_expires_at = min(r.now + r.refresh_lifetime, expires_at)
         claimed = SessionInfo(session_id, info[0], info[1], info[2] or "", info[3], expires_at, refresh_expires_at)
-        con.execute(_SQLITE_TOKEN, (r.successor_hash, session_id, now, _ts(refresh_expires_at)))
-        con.execute(_SQLITE_TOUCH, (now, _ts(refresh_expires_at), session_id))
+        con.execute(_SQLITE_TOKEN, (r.successor_hash, session_id, now, sqlite_time(refresh_expires_at)))
+        con.execute(_SQLITE_TOUCH, (now, sqlite_time(refresh_expires_at), session_id))
         if seal is not None:
             con.execute(_SQLITE_SEALED, (r.successor_hash, seal(claimed), r.token_hash))
         if r.audit is not None:
             a = r.audit
-            con.execute(_AUDIT, (_ts(a.at), a.event, claimed.user_id, claimed.username, session_id,
+            con.execute(_AUDIT, (sqlite_time(a.at), a.event, claimed.user_id, claimed.username, session_id,
                                  a.client_id, a.ip, a.user_agent, a.detail))
         return claimed

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from app.clock import FrozenClock
 from app.settings import Settings
-from app.store import rotation_sqlite
+from app.store import reads_sqlite, rotation_sqlite
 from tests.support import app_client, bearer, login_pair, refresh_grant
 
 pytestmark = [pytest.mark.usefixtures("user"), pytest.mark.sqlite_only]
@@ -73,6 +73,9 @@ async def test_the_request_paths_use_indexes_only(settings: Settings, statements
             rotation_sqlite._SQLITE_SESSION: (None, "s"),
             rotation_sqlite._SQLITE_TOUCH: (now, now, "s"),
             rotation_sqlite._SQLITE_SEALED: ("h2", "p", "h"),
+            # the session cache's reads (app.store.reads): a batch of misses, the revocation feed
+            reads_sqlite._LIVE.format(marks=",".join("?" * 32)): tuple(f"s{i}" for i in range(32)),
+            reads_sqlite._REVOKED: (now,),
         }
         found: dict[str, list[str]] = {}
         async with engine.connect() as conn:
