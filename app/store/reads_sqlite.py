@@ -42,15 +42,21 @@ class SqliteReader:
         return await self._run(lambda con: [str(r[0]) for r in con.execute(_REVOKED, (sqlite_time(since),)).fetchall()])
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        """Idempotent. Reads after it answer 503."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        except RuntimeError:
+            return  # closed already
         self._thread.shutdown(wait=True)
 
     async def _run(self, read: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, read)
-        except sqlite3.Error:
-            raise ServiceUnavailable() from None
+            job = asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, read)
         except RuntimeError:  # the executor is shut down: the app is closing
+            raise ServiceUnavailable() from None
+        try:
+            return await job
+        except sqlite3.Error:
             raise ServiceUnavailable() from None
 
     def _in_thread(self, read: Callable[[sqlite3.Connection], T]) -> T:

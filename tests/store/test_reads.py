@@ -67,3 +67,18 @@ async def test_a_failed_read_fails_closed_and_recovers(settings: Settings, clock
                 reader._rotator = rotator
         r = await client.get("/protected", headers=bearer(pair["access_token"]))
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.sqlite_only  # PostgreSQL's reads use the rotator's pool, which closes with it
+async def test_a_read_after_close_is_503_not_a_crash(settings: Settings, clock: FrozenClock) -> None:
+    """Requests still running while the app shuts down get a clear 503; closing twice is harmless."""
+    from app.errors import ServiceUnavailable
+
+    async with app_client(settings, clock) as client:
+        reader = client.app.state.services.reader  # type: ignore[attr-defined]
+        await reader.close()
+        with pytest.raises(ServiceUnavailable):
+            await reader.live_rows(["s"])
+        with pytest.raises(ServiceUnavailable):
+            await reader.revoked_since(clock.now())
+        await reader.close()  # and again when the app shuts down
