@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from app.errors import ServiceUnavailable
-from app.store.rotation_sqlite import from_sqlite_time, sqlite_time  # the text form SQLAlchemy writes and reads
+from app.store.rotation_sqlite import from_sqlite_time, open_sqlite, sqlite_time
 from app.store.sessions import LiveRow
 
 T = TypeVar("T")
@@ -69,11 +69,7 @@ class SqliteReader:
     def _connection(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            # autocommit: each SELECT is its own read transaction, so it sees the latest commit
-            con = sqlite3.connect(self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
-            con.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-            con.execute("PRAGMA query_only=ON")  # this connection never writes
-            self._local.con = con
+            con = self._local.con = open_sqlite(self._path, self._busy_timeout_ms, "query_only=ON")  # never writes
         return con
 
     def _close(self) -> None:

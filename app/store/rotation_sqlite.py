@@ -53,6 +53,16 @@ def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
         future.set_result(outcome)
 
 
+def open_sqlite(path: str, busy_timeout_ms: int, *pragmas: str) -> sqlite3.Connection:
+    """A driver-path connection (this module's and app.store.reads_sqlite's): autocommit,
+    so transactions are only those the caller begins and each lone SELECT sees the latest
+    commit, with the engine's busy timeout and the given PRAGMAs."""
+    con = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    for pragma in (f"busy_timeout={int(busy_timeout_ms)}", *pragmas):
+        con.execute(f"PRAGMA {pragma}")
+    return con
+
+
 def from_sqlite_time(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
@@ -149,11 +159,9 @@ class SqliteRotator:
     def _connection(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None)
-            for pragma in ("journal_mode=WAL", f"busy_timeout={int(self._busy_timeout_ms)}",
-                           "foreign_keys=ON", "synchronous=NORMAL"):
-                con.execute(f"PRAGMA {pragma}")
-            self._local.con = con
+            con = self._local.con = open_sqlite(
+                self._path, self._busy_timeout_ms, "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"
+            )
         return con
 
     def _close(self) -> None:
