@@ -65,16 +65,14 @@ class RequestTally:
 
     def observe(self, method: str, route: str, status: int, duration: float) -> None:
         key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._new_children(key)
-        if not self._bulk:
-            children[0].inc()
-            children[1].observe(duration)
-            return
         pending = self._pending
         counts = pending.counts.get(key)
         if counts is None:
+            children = self._children.get(key) or self._new_children(key)
+            if not self._bulk:
+                children[0].inc()
+                children[1].observe(duration)
+                return
             counts = pending.counts[key] = [0, 0.0] + [0] * len(self._bounds)
         counts[0] += 1
         counts[1] += duration

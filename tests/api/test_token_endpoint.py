@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import jwt
@@ -124,6 +126,44 @@ async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post("/user/oauth/token", data={"grant_type": "password", "username": "a" * 100_000, "password": "x"})
     assert r.status_code == 413
     assert r.json()["error"] == "invalid_request"
+
+
+async def test_oversized_chunked_body_is_refused(client: httpx.AsyncClient) -> None:
+    """No Content-Length to refuse up front: the body is counted as it arrives."""
+    async def chunks(total: int) -> AsyncIterator[bytes]:
+        yield b"grant_type=password&password=x&username="
+        for _ in range(total // 4096):
+            yield b"a" * 4096
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    r = await client.post("/user/oauth/token", content=chunks(100_000), headers=headers)
+    assert r.status_code == 413 and r.json()["error"] == "invalid_request"
+    r = await client.post("/user/oauth/token", content=chunks(8192), headers=headers)  # small: read as usual
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(("http_version", "headers"), [
+    ("1.1", [(b"transfer-encoding", b"chunked")]),
+    ("2", []),  # HTTP/2 need not announce a length
+])
+async def test_bodies_without_a_declared_length_are_counted(http_version: str, headers: list[tuple[bytes, bytes]]) -> None:
+    from app.api.limits import BodySizeLimit
+    from app.errors import RequestTooLarge
+
+    received = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": b"x" * 40_000, "more_body": True}
+
+    async def app(scope: dict[str, object], receive: Any, send: Any) -> None:
+        for _ in range(3):
+            await receive()
+
+    with pytest.raises(RequestTooLarge):
+        await BodySizeLimit(app)({"type": "http", "http_version": http_version, "headers": headers}, receive, None)
+    assert received == 2  # refused at the chunk that crossed 64 KiB, before a third was asked for
 
 
 async def test_unicode_username_logs_in(client: httpx.AsyncClient, settings: object) -> None:
