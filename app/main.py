@@ -21,7 +21,7 @@ from app.api.openapi import install_openapi_additions
 from app.api.telemetry import fastapi_telemetry
 from app.api.startup import check_signing_keys, one_line_startup_errors
 from app.api.routes import accounts, discovery, health, introspection, session, tokens
-from app.api.services import Services
+from app.api.services import ServerApp, Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
 from app.logs import configure_logging
@@ -179,14 +179,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                     await task  # its query ends before the connections close
         await services.aclose()
 
-    app = FastAPI(
+    app = ServerApp(
         title="authserver",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         **fastapi_telemetry(settings.telemetry),
     )
-    app.state.services = services
+    app.state.services = app.services = services
     install_error_handlers(app)
     _mount(app, session.router, tokens.router, accounts.router, health.router, introspection.router, discovery.router)
     install_openapi_additions(app, settings.scopes)

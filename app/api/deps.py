@@ -12,7 +12,7 @@ from fastapi.security import HTTPBearer, OAuth2PasswordBearer, SecurityScopes
 from app.clock import Clock
 from app.errors import InvalidToken, MissingToken
 from app.api.params import bearer_token
-from app.api.services import Services
+from app.api.services import ServerApp, Services
 from app.oauth.issuer import Principal
 from app.security.jwt import check_scopes
 
@@ -25,7 +25,10 @@ refresh_scheme = HTTPBearer(
 
 
 def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
+    app = request.scope["app"]
+    if isinstance(app, ServerApp):
+        return app.services
+    services: Services = app.state.services  # an app built otherwise, with the same wiring
     return services
 
 
@@ -36,8 +39,7 @@ async def get_services(request: Request) -> Services:
 
 
 async def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.services.clock
-    return clock
+    return services_of(request).clock
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -62,11 +64,13 @@ class AccessTokenRequired(OAuth2PasswordBearer):
         if not token:
             raise InvalidToken()
         services = services_of(request)  # not a sub-dependency: this is the hot path
-        principal = await services.issuer.authenticate(token)
+        now = services.clock.now()
+        # A token and session seen before are answered without awaiting anything.
+        principal = services.issuer.cached_principal(token, now) or await services.issuer.authenticate(token, now)
         # for the request log line; what request.state writes to, without building it
         state = request.scope.setdefault("state", {})
         state["user_id"], state["session_id"] = principal.user_id, principal.session_id
-        services.usage.used(principal.session_id)
+        services.usage.used(principal.session_id, now)
         if security_scopes.scopes:
             check_scopes(security_scopes.scopes, principal.scopes)
         return principal

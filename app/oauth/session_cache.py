@@ -74,18 +74,24 @@ class CachingSessionStore:
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
             return await self._inner.live(session_id, now)
+        return self.cached(session_id, now) or await self._read(session_id, now)
+
+    def cached(self, session_id: str, now: datetime) -> LiveSession | None:
+        """A hit, without awaiting (the protected-route hot path asks this first). An
+        entry past its trust or its session's end is dropped: None, and `live` reads."""
         hit = self._entries.get(session_id)
-        if hit is not None:
-            cached, checked = hit
-            clock = self._monotonic()
-            ttl = self._trusted if clock < self._feed_current_until else self._interval
-            age = clock - checked
-            if age < ttl and (cached.ends_at is None or now < cached.ends_at):
-                if age >= ttl / 2:
-                    self._renew_soon(session_id, now)  # ahead of expiry: no herd of misses
-                return cached
-            self._entries.pop(session_id, None)
-        return await self._read(session_id, now)
+        if hit is None:
+            return None
+        cached, checked = hit
+        clock = self._monotonic()
+        ttl = self._trusted if clock < self._feed_current_until else self._interval
+        age = clock - checked
+        if age < ttl and (cached.ends_at is None or now < cached.ends_at):
+            if age >= ttl / 2:
+                self._renew_soon(session_id, now)  # ahead of expiry: no herd of misses
+            return cached
+        self._entries.pop(session_id, None)
+        return None
 
     async def follow_revocations(self) -> None:
         """The revocation feed; runs until cancelled. A failed query is logged and

@@ -22,6 +22,7 @@ from app.store.session_admin import SqlSessionAdmin
 
 log = logging.getLogger("app.usage")
 INTERVAL = timedelta(seconds=60)
+_INTERVAL_SECONDS = INTERVAL.total_seconds()
 MAX_TRACKED = 100_000
 FLUSH_DELAY = 1.0  # seconds a due write waits to join others; last_used_at is that coarse
 
@@ -36,11 +37,13 @@ class UsageRecorder:
         self._flushing: asyncio.Task[None] | None = None  # sleeping until its flush
         self._writing = asyncio.Lock()
 
-    def used(self, session_id: str) -> None:
-        now = self._clock.now()
+    def used(self, session_id: str, now: datetime | None = None) -> None:
+        """On every protected request: `now` is the caller's reading of the clock, when it has one."""
+        if now is None:
+            now = self._clock.now()
         stamp = now.timestamp()
         last = self._last.get(session_id)
-        if last is not None and stamp - last < INTERVAL.total_seconds():
+        if last is not None and stamp - last < _INTERVAL_SECONDS:
             return
         self._last[session_id] = stamp
         self._last.move_to_end(session_id)

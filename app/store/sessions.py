@@ -78,6 +78,10 @@ class SessionStore(Protocol):
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None: ...
 
+    def cached(self, session_id: str, now: datetime) -> LiveSession | None:
+        """`live`'s answer when it is at hand without a read (a cache hit); None: ask `live`."""
+        ...
+
 
 class SessionReads(Protocol):
     """The cache's hot reads in one driver call (app.store.reads): rows as
@@ -256,6 +260,9 @@ class SqlSessionStore:
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         """The per-request check that makes logout immediate."""
         return (await self.live_many([session_id], now)).get(session_id)
+
+    def cached(self, session_id: str, now: datetime) -> LiveSession | None:
+        return None  # no cache here: every answer is a read (app.oauth.session_cache has one)
 
     async def live_many(self, session_ids: Sequence[str], now: datetime) -> dict[str, LiveSession]:
         """`live` for several sessions in one query (the cache's misses of one moment):

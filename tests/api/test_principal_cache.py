@@ -33,3 +33,48 @@ async def test_principal_follows_the_session_entry(settings: Settings, clock: Fr
             await issuer.authenticate(token)
         r = await client.get("/protected", headers=bearer(token))
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_the_synchronous_path_answers_only_what_authenticate_would(settings: Settings, clock: FrozenClock) -> None:
+    """`cached_principal` (the protected route's first try, no awaits) answers a token and
+    session seen before, and otherwise leaves the decision to `authenticate`: never a
+    Principal that `authenticate` would refuse."""
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        issuer, cache = services.issuer, services.session_cache
+        pair = await login_pair(client)
+        token, sid = str(pair["access_token"]), sid_of(pair)
+        assert issuer.cached_principal(token, clock.now()) is None  # never verified here
+        first = await issuer.authenticate(token)
+        assert issuer.cached_principal(token, clock.now()) is first
+        assert issuer.cached_principal(token + "x", clock.now()) is None  # another token: verified by authenticate
+        cache.evict(sid)
+        assert issuer.cached_principal(token, clock.now()) is None  # the entry is gone: a read decides
+        second = await issuer.authenticate(token)
+        assert issuer.cached_principal(token, clock.now()) is second
+        # past the session check interval with no revocation feed running: re-read, not trusted
+        clock.advance(seconds=settings.session_check_interval_seconds + 1)
+        cache._monotonic = lambda: float("inf")  # entries aged out
+        assert issuer.cached_principal(token, clock.now()) is None
+        cache._monotonic = __import__("time").monotonic
+        third = await issuer.authenticate(token)
+        assert issuer.cached_principal(token, clock.now()) is third
+        # expired: refused at once, as authenticate refuses it
+        clock.advance(minutes=settings.access_token_validity_minutes, seconds=settings.jwt_leeway_seconds)
+        with pytest.raises(InvalidToken):
+            issuer.cached_principal(token, clock.now())
+        with pytest.raises(InvalidToken):
+            await issuer.authenticate(token)
+
+
+async def test_a_logout_ends_the_synchronous_path_at_once(settings: Settings, clock: FrozenClock) -> None:
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        pair = await login_pair(client)
+        token = str(pair["access_token"])
+        assert (await client.get("/protected", headers=bearer(token))).status_code == 200
+        assert services.issuer.cached_principal(token, clock.now()) is not None
+        assert (await client.post("/user/_logout", headers=bearer(token))).status_code in (200, 204)
+        assert services.issuer.cached_principal(token, clock.now()) is None
+        r = await client.get("/protected", headers=bearer(token))
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
