@@ -8,6 +8,7 @@ profiles.md to results/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import shutil
@@ -28,8 +29,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="short runs, to try the harness (minutes)")
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}")
     p.add_argument("--results", type=Path, default=BENCH / "results")
+    p.add_argument("--reps", type=int, help="interleaved reps per configuration (default: the mode's)")
     args = p.parse_args()
     mode = QUICK if args.quick else FULL
+    if args.reps:
+        mode = dataclasses.replace(mode, reps=args.reps)  # more reps where a run's spread is too wide
     phases = [x for x in args.phases.split(",") if x]
     unknown = set(phases) - set(PHASES)
     if unknown:
