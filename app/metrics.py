@@ -47,7 +47,8 @@ class RequestTally:
     dict entry, and the iteration's requests reach the counter and the histogram as one
     `inc` per series and bucket. What a scrape reads is the same: this process folds
     before rendering, and under `--workers` every worker folds within one loop
-    iteration, before any other worker could serve a scrape that should see it.
+    iteration of its requests (a scrape served by another worker in that moment sees
+    them at the next scrape, as it would a request still in flight).
 
     Folding a bucket's count needs the histogram child's `_buckets` and `_sum`, which
     prometheus-client does not publish; tests/unit/test_metrics_tally.py checks that a
@@ -97,10 +98,11 @@ class RequestTally:
                     bucket.inc(hits)
 
     def _schedule(self, pending: _Pending, loop: asyncio.AbstractEventLoop | None) -> None:
-        if pending.loop is not None or loop is None:
-            self.fold()  # a loop that is gone never ran its fold; no loop: nothing will
-            if loop is None:
-                return
+        """A fold on this loop's next iteration; it takes whatever is pending, also what an
+        earlier loop of this thread stopped before folding. No loop: at once."""
+        if loop is None:
+            self.fold()
+            return
         pending.loop = loop
         loop.call_soon(self.fold)
 

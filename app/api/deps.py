@@ -26,9 +26,9 @@ refresh_scheme = HTTPBearer(
 
 def services_of(request: Request) -> Services:
     app = request.scope["app"]
-    if isinstance(app, ServerApp):
+    if isinstance(app, ServerApp) and app.services is not None:
         return app.services
-    services: Services = app.state.services  # an app built otherwise, with the same wiring
+    services: Services = app.state.services  # an app wired otherwise
     return services
 
 

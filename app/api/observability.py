@@ -26,7 +26,7 @@ from app.logs import log_line
 from app.metrics import observe_request
 
 log = logging.getLogger("app.access")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestLog:
@@ -69,7 +69,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            if _REQUEST_ID.match(text):
+            if _REQUEST_ID.fullmatch(text):  # not match(): `$` would let a trailing newline in
                 return str(text)
     # Unique, not secret: 128 bits from the process's PRNG (reseeded in each worker), not
     # os.urandom, a syscall that lets go of the GIL on every request (where the refresh

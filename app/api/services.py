@@ -65,4 +65,4 @@ class ServerApp(FastAPI):
     `services` because Starlette's State answers only through `__getattr__`, after a
     failed attribute lookup: ~1 µs of each protected request (bench/README.md)."""
 
-    services: Services
+    services: Services | None = None  # create_app sets it, beside app.state.services

@@ -46,3 +46,14 @@ async def test_access_lines_are_json_with_request_ids(client: httpx.AsyncClient,
     me = next(line for line in lines if line["route"] == "/user/me")
     assert me["request_id"] == "req-42" and me["status"] == 200 and me["user_id"] == 1 and me["session_id"]
     assert all("?" not in line["route"] for line in lines)
+
+
+@pytest.mark.parametrize("given", [b"abc\n", b"abc\r\n", b"", b"a b", b"x" * 129, b'a"b'])
+def test_a_request_id_outside_its_alphabet_is_replaced(given: bytes) -> None:
+    """Echoed in a header and written into the JSON line unescaped, so it must match the
+    whole alphabet (HTTP servers refuse most of these before the app sees them)."""
+    from app.api.observability import _request_id
+
+    made = _request_id({"headers": [(b"x-request-id", given)]})
+    assert made != given.decode("latin-1") and len(made) == 32 and int(made, 16) >= 0
+    assert _request_id({"headers": [(b"x-request-id", b"trace-42.a:b_c")]}) == "trace-42.a:b_c"

@@ -35,7 +35,9 @@ async def test_principal_follows_the_session_entry(settings: Settings, clock: Fr
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_the_synchronous_path_answers_only_what_authenticate_would(settings: Settings, clock: FrozenClock) -> None:
+async def test_the_synchronous_path_answers_only_what_authenticate_would(
+    settings: Settings, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`cached_principal` (the protected route's first try, no awaits) answers a token and
     session seen before, and otherwise leaves the decision to `authenticate`: never a
     Principal that `authenticate` would refuse."""
@@ -52,11 +54,10 @@ async def test_the_synchronous_path_answers_only_what_authenticate_would(setting
         assert issuer.cached_principal(token, clock.now()) is None  # the entry is gone: a read decides
         second = await issuer.authenticate(token)
         assert issuer.cached_principal(token, clock.now()) is second
-        # past the session check interval with no revocation feed running: re-read, not trusted
-        clock.advance(seconds=settings.session_check_interval_seconds + 1)
-        cache._monotonic = lambda: float("inf")  # entries aged out
+        # the entry aged past its trust (the cache's own clock): re-read, not trusted
+        monkeypatch.setattr(cache, "_monotonic", lambda: float("inf"))
         assert issuer.cached_principal(token, clock.now()) is None
-        cache._monotonic = __import__("time").monotonic
+        monkeypatch.undo()
         third = await issuer.authenticate(token)
         assert issuer.cached_principal(token, clock.now()) is third
         # expired: refused at once, as authenticate refuses it
