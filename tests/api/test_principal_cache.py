@@ -75,7 +75,7 @@ async def test_a_logout_ends_the_synchronous_path_at_once(settings: Settings, cl
         token = str(pair["access_token"])
         assert (await client.get("/protected", headers=bearer(token))).status_code == 200
         assert services.issuer.cached_principal(token, clock.now()) is not None
-        assert (await client.post("/user/_logout", headers=bearer(token))).status_code in (200, 204)
+        assert (await client.post("/user/_logout", headers=bearer(token))).status_code == 200  # contract: POST /user/_logout
         assert services.issuer.cached_principal(token, clock.now()) is None
         r = await client.get("/protected", headers=bearer(token))
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
