@@ -22,8 +22,12 @@ def log_line(logger: logging.Logger, line: str) -> None:
     (~8 µs of a ~90 µs request, bench/README.md). Any other set-up (a handler of the
     user's, pytest's caplog, a filter, another formatter) gets the record, as
     `Logger.info` makes it minus its search of the call stack for the caller."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
+    if logger.isEnabledFor(logging.INFO):
+        write_line(logger, line)
+
+
+def write_line(logger: logging.Logger, line: str) -> None:
+    """`log_line` where the caller has just checked that INFO is enabled."""
     handler = _sole_handler(logger)
     if handler is not None:
         handler.add_line(line)
@@ -92,9 +96,8 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _enqueue(self, line: str) -> None:
         self._pending.append(line)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = asyncio._get_running_loop()  # None where no loop runs, without a raise to catch
+        if loop is None:
             self.flush()
             return
         if self._flush_on is loop:

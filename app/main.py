@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api.errors import install_error_handlers
-from app.api.limits import BodySizeLimit
 from app.api.openapi import install_openapi_additions
 from app.api.telemetry import fastapi_telemetry
 from app.api.startup import check_signing_keys, one_line_startup_errors
@@ -190,7 +189,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     _mount(app, session.router, tokens.router, accounts.router, health.router, introspection.router, discovery.router)
     install_openapi_additions(app, settings.scopes)
-    app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestLog)
     one_line_startup_errors(app.router)
     return app

@@ -31,6 +31,9 @@ TOKEN_EVENTS = Counter(
     "Token lifecycle and security events by kind (issued, refreshed, reuse, logout, ...)",
     ["event"],
 )
+Series = tuple[str, str, int]  # a request's method, route template and status: its metrics' labels
+_running_loop = asyncio._get_running_loop  # the running loop or None, without get_running_loop's raise
+
 ACTIVE_SESSIONS = Gauge(
     "authserver_active_sessions", "Live sessions (read from the database at scrape time)",
     multiprocess_mode="max",
@@ -60,28 +63,25 @@ class RequestTally:
     def __init__(self, requests: Counter, latency: Histogram, buckets: tuple[float, ...]) -> None:
         self._requests, self._latency = requests, latency
         self._bounds = (*buckets, math.inf)  # as the histogram's own upper bounds
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # labels() resolved once per combination
+        self._children: dict[Series, tuple[Any, Any]] = {}  # labels() resolved once per combination
         self._bulk = True  # False once a histogram child cannot be folded into
         self._pending = _Pending()
 
-    def observe(self, method: str, route: str, status: int, duration: float) -> None:
-        key = (method, route, status)
+    def observe(self, series: Series, duration: float) -> None:
+        """One request of `series` (method, route template, status) that took `duration` s."""
         pending = self._pending
-        counts = pending.counts.get(key)
+        counts = pending.counts.get(series)
         if counts is None:
-            children = self._children.get(key) or self._new_children(key)
+            children = self._children.get(series) or self._new_children(series)
             if not self._bulk:
                 children[0].inc()
                 children[1].observe(duration)
                 return
-            counts = pending.counts[key] = [0, 0.0] + [0] * len(self._bounds)
+            counts = pending.counts[series] = [0, 0.0] + [0] * len(self._bounds)
         counts[0] += 1
         counts[1] += duration
         counts[2 + bisect_left(self._bounds, duration)] += 1  # the first bound >= duration, as observe() picks
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = _running_loop()
         if pending.loop is not loop or loop is None:
             self._schedule(pending, loop)
 
@@ -106,9 +106,9 @@ class RequestTally:
         pending.loop = loop
         loop.call_soon(self.fold)
 
-    def _new_children(self, key: tuple[str, str, int]) -> tuple[Any, Any]:
-        method, route, status = key
-        children = self._children[key] = (self._requests.labels(method, route, str(status)), self._latency.labels(route))
+    def _new_children(self, series: Series) -> tuple[Any, Any]:
+        method, route, status = series
+        children = self._children[series] = (self._requests.labels(method, route, str(status)), self._latency.labels(route))
         buckets = getattr(children[1], "_buckets", None)
         if not (isinstance(buckets, list) and len(buckets) == len(self._bounds) and hasattr(children[1], "_sum")):
             self._bulk = False  # found on the first request, before anything was counted
@@ -117,7 +117,7 @@ class RequestTally:
 
 class _Pending(threading.local):
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, int], list[Any]] = {}  # [count, sum, per-bucket counts]
+        self.counts: dict[Series, list[Any]] = {}  # [count, sum, per-bucket counts]
         self.loop: asyncio.AbstractEventLoop | None = None  # where a fold is scheduled
 
 

@@ -57,3 +57,21 @@ def test_a_request_id_outside_its_alphabet_is_replaced(given: bytes) -> None:
     made = _request_id({"headers": [(b"x-request-id", given)]})
     assert made != given.decode("latin-1") and len(made) == 32 and int(made, 16) >= 0
     assert _request_id({"headers": [(b"x-request-id", b"trace-42.a:b_c")]}) == "trace-42.a:b_c"
+
+
+def test_the_line_formats_ids_once_per_session_and_keeps_that_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.api import observability
+
+    monkeypatch.setattr(observability, "_IDS", {})
+    monkeypatch.setattr(observability, "_IDS_MAX", 3)
+    series = ("GET", "/protected", 200)
+    for n in range(5):
+        line = json.loads(observability._line(series, {"user_id": n, "session_id": f"s{n}"}, "rid", 0.0012345))
+        assert line == {"request_id": "rid", "method": "GET", "route": "/protected", "status": 200,
+                        "duration_ms": 1.23, "user_id": n, "session_id": f"s{n}"}
+        assert len(observability._IDS) <= 3
+    # ids of other types (a route of the user's writing them) are formatted, not cached
+    line = json.loads(observability._line(series, {"user_id": "7", "session_id": 'a"b'}, "rid", 0.001))
+    assert line["user_id"] == 7 and line["session_id"] == 'a"b'
+    assert json.loads(observability._line(series, {}, "rid", 0.001)).keys() == {
+        "request_id", "method", "route", "status", "duration_ms"}

@@ -126,6 +126,10 @@ async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post("/user/oauth/token", data={"grant_type": "password", "username": "a" * 100_000, "password": "x"})
     assert r.status_code == 413
     assert r.json()["error"] == "invalid_request"
+    assert len(r.headers["x-request-id"]) == 32  # refused by the request middleware, which still tags it
+    for bad in (b"abc", b"-1x"):  # a length that is no number: refused the same way
+        r = await client.post("/user/oauth/token", content=b"grant_type=password", headers={"content-length": bad.decode()})
+        assert r.status_code == 413
 
 
 async def test_oversized_chunked_body_is_refused(client: httpx.AsyncClient) -> None:
@@ -144,7 +148,7 @@ async def test_oversized_chunked_body_is_refused(client: httpx.AsyncClient) -> N
 
 async def test_a_body_without_a_declared_length_is_counted() -> None:
     """Chunked over HTTP/1.1, or any HTTP/2 body: only Content-Length is refused up front."""
-    from app.api.limits import BodySizeLimit
+    from app.api.observability import RequestLog
     from app.errors import RequestTooLarge
 
     received = 0
@@ -159,7 +163,8 @@ async def test_a_body_without_a_declared_length_is_counted() -> None:
             await receive()
 
     with pytest.raises(RequestTooLarge):
-        await BodySizeLimit(app)({"type": "http", "headers": [(b"transfer-encoding", b"chunked")]}, receive, None)
+        scope = {"type": "http", "method": "POST", "headers": [(b"transfer-encoding", b"chunked")]}
+        await RequestLog(app)(scope, receive, None)
     assert received == 2  # refused at the chunk that crossed 64 KiB, before a third was asked for
 
 

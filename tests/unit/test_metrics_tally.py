@@ -45,7 +45,7 @@ async def test_a_fold_renders_what_direct_observations_render() -> None:
     tally = RequestTally(*pair(folded), _LATENCY_BUCKETS)
     requests, latency = pair(direct)
     for (method, route, status), duration in observations():
-        tally.observe(method, route, status, duration)
+        tally.observe((method, route, status), duration)
         requests.labels(method, route, str(status)).inc()
         latency.labels(route).observe(duration)
     tally.fold()
@@ -62,14 +62,14 @@ async def test_requests_are_folded_by_the_next_loop_iteration() -> None:
     registry = CollectorRegistry()
     tally = RequestTally(*pair(registry), _LATENCY_BUCKETS)
     for _ in range(5):
-        tally.observe("GET", "/protected", 200, 0.002)
+        tally.observe(("GET", "/protected", 200), 0.002)
     count = ("t_requests_total", (("method", "GET"), ("route", "/protected"), ("status", "200")))
     assert samples(registry)[count] == 0  # counted, not yet folded: one fold for the five
     await asyncio.sleep(0)
     assert samples(registry)[count] == 5
     bucket = ("t_latency_seconds_bucket", (("le", "0.0025"), ("route", "/protected")))
     assert samples(registry)[bucket] == 5
-    tally.observe("GET", "/protected", 200, 0.002)
+    tally.observe(("GET", "/protected", 200), 0.002)
     await asyncio.sleep(0)
     assert samples(registry)[count] == 6
 
@@ -81,7 +81,7 @@ def test_counts_left_by_a_stopped_loop_are_folded_by_the_next() -> None:
 
     def three() -> None:
         for _ in range(3):
-            tally.observe("GET", "/healthz", 200, 0.0001)
+            tally.observe(("GET", "/healthz", 200), 0.0001)
 
     loop = asyncio.new_event_loop()
     loop.call_soon(three)
@@ -91,12 +91,12 @@ def test_counts_left_by_a_stopped_loop_are_folded_by_the_next() -> None:
     assert samples(registry)[healthz] == 0
 
     async def one_more() -> None:
-        tally.observe("GET", "/healthz", 200, 0.0001)
+        tally.observe(("GET", "/healthz", 200), 0.0001)
         await asyncio.sleep(0)
 
     asyncio.run(one_more())  # the next loop's fold takes the three as well
     assert samples(registry)[healthz] == 4
-    tally.observe("GET", "/healthz", 200, 0.0001)  # no loop at all: folded at once
+    tally.observe(("GET", "/healthz", 200), 0.0001)  # no loop at all: folded at once
     assert samples(registry)[healthz] == 5
 
 
@@ -109,7 +109,7 @@ def test_loops_in_several_threads_lose_no_count() -> None:
     async def serve() -> None:
         start.wait()
         for i in range(per_thread):
-            tally.observe("GET", "/protected", 200, 0.001 * (i % 7))
+            tally.observe(("GET", "/protected", 200), 0.001 * (i % 7))
             if i % 50 == 0:
                 await asyncio.sleep(0)  # as a loop would, between batches of requests
 
@@ -145,7 +145,7 @@ class _Parent:
 def test_a_histogram_without_the_fields_a_fold_needs_is_observed_directly() -> None:
     requests, latency = _Parent(), _Parent()
     tally = RequestTally(requests, latency, _LATENCY_BUCKETS)  # type: ignore[arg-type]
-    tally.observe("GET", "/protected", 200, 0.004)
-    tally.observe("GET", "/protected", 200, 0.006)
+    tally.observe(("GET", "/protected", 200), 0.004)
+    tally.observe(("GET", "/protected", 200), 0.006)
     assert requests.child.calls == [("inc", 1), ("inc", 1)]
     assert latency.child.calls == [("observe", 0.004), ("observe", 0.006)]
