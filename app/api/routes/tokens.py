@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import RefreshToken, ServicesDep, services_of
 from app.api.errors import NO_STORE
 from app.api.params import client_credentials, client_ip, read_json_object, read_params
+from app.api.responses import header_tuples, json_response
 from app.api.schemas import LoginRequest, TokenForm, TokenResponse, error_responses
 from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, InvalidToken, OAuthError
 from app.oauth.grants import TokenRequest
@@ -16,7 +16,10 @@ from app.oauth.issuer import IssuedTokens
 router = APIRouter(tags=["tokens"])
 
 
-def token_response(tokens: IssuedTokens) -> JSONResponse:
+_NO_STORE = header_tuples(NO_STORE)
+
+
+def token_response(tokens: IssuedTokens) -> Response:
     body = {
         "access_token": tokens.access_token,
         "token_type": tokens.token_type,
@@ -26,7 +29,7 @@ def token_response(tokens: IssuedTokens) -> JSONResponse:
         "session_expires_in": tokens.session_expires_in,
         "scope": tokens.scope,
     }
-    return JSONResponse(body, headers=dict(NO_STORE))
+    return json_response(body, _NO_STORE)  # what JSONResponse(body, headers=NO_STORE) sends, faster
 
 
 def _request_body(model: type[TokenForm] | type[LoginRequest], *types: str) -> dict[str, object]:
@@ -46,7 +49,7 @@ def _request_body(model: type[TokenForm] | type[LoginRequest], *types: str) -> d
     summary="OAuth 2.0 token endpoint (password and refresh_token grants)",
     openapi_extra=_request_body(TokenForm, "application/x-www-form-urlencoded", "application/json"),
 )
-async def token_endpoint(request: Request) -> JSONResponse:
+async def token_endpoint(request: Request) -> Response:
     services = services_of(request)  # not a dependency: each one costs ~15 µs to solve, and this is a hot path
     params = await read_params(request)
     client = await services.clients.authenticate(client_credentials(request, params))
@@ -76,7 +79,7 @@ async def token_endpoint(request: Request) -> JSONResponse:
     summary="Log in with a JSON username and password",
     openapi_extra=_request_body(LoginRequest, "application/json"),
 )
-async def login(request: Request, services: ServicesDep) -> JSONResponse:
+async def login(request: Request, services: ServicesDep) -> Response:
     data = read_json_object(await request.body())
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
@@ -99,7 +102,7 @@ async def login(request: Request, services: ServicesDep) -> JSONResponse:
     responses=error_responses(401, 503),
     summary="Rotate a refresh token presented as bearer",
 )
-async def refresh(token: RefreshToken, request: Request) -> JSONResponse:
+async def refresh(token: RefreshToken, request: Request) -> Response:
     services = services_of(request)  # a hot path, as the token endpoint
     try:
         tokens = await services.grants.issue(
