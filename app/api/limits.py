@@ -25,7 +25,7 @@ def declared_too_large(content_length: bytes, max_bytes: int) -> bool:
 
 def counting(receive: Receive, max_bytes: int) -> Receive:
     """`receive`, refusing a body that grows past the limit as it is read: a chunked body
-    over HTTP/1.1, or any HTTP/2 body, declares no length up front."""
+    over HTTP/1.1, or an HTTP/2 body, need not declare its length up front."""
     seen = 0
 
     async def counting_receive() -> Message:

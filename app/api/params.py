@@ -143,8 +143,11 @@ def client_ip(request: Request) -> str | None:
     peer is a configured proxy (TRUSTED_PROXIES), and then read from the right: the first
     hop that is not one of our proxies is the client; anything left of it is the
     client's own claim and could be forged."""
-    peer = request.client.host if request.client else None
-    networks = request.app.state.services.settings.proxy_networks
+    client = request.scope.get("client")  # what request.client reads, without building an Address
+    peer: str | None = client[0] if client else None
+    app = request.scope["app"]
+    services = getattr(app, "services", None) or app.state.services  # as app.api.deps.services_of
+    networks = services.settings.proxy_networks
     if peer is None or not networks or not _within(peer, networks):
         return peer
     hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]

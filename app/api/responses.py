@@ -18,12 +18,14 @@ _CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 class Rendered(Response):
-    """A 200 JSON response from a body and headers made before; a new header list each
-    time, so a middleware that edits one response's headers edits no other's."""
+    """A 200 JSON response from a body and headers made before (`render`); a new header
+    list each time, so a middleware that edits one response's headers edits no other's.
+    Returned by routes, not a `response_class` (FastAPI would construct it as
+    JSONResponse is constructed)."""
 
     media_type = "application/json"
 
-    def __init__(self, body: bytes, raw_headers: Iterable[tuple[bytes, bytes]]) -> None:  # noqa: D107
+    def __init__(self, body: bytes, raw_headers: Iterable[tuple[bytes, bytes]]) -> None:
         self.status_code = 200
         self.body = body
         self.background = None
@@ -37,7 +39,8 @@ def json_response(content: Any, headers: tuple[tuple[bytes, bytes], ...] = ()) -
 
 
 def render(content: Any, headers: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The body and headers JSONResponse(content, headers=…) sends."""
+    """The body and headers JSONResponse(content, headers=…) sends. `headers` holds no
+    content-length or content-type: this adds both (JSONResponse would skip its own)."""
     body = _ENCODER.encode(content).encode("utf-8")
     return body, [*headers, (b"content-length", str(len(body)).encode()), _CONTENT_TYPE]
 

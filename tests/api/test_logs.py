@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -48,15 +49,46 @@ async def test_access_lines_are_json_with_request_ids(client: httpx.AsyncClient,
     assert all("?" not in line["route"] for line in lines)
 
 
-@pytest.mark.parametrize("given", [b"abc\n", b"abc\r\n", b"", b"a b", b"x" * 129, b'a"b'])
-def test_a_request_id_outside_its_alphabet_is_replaced(given: bytes) -> None:
-    """Echoed in a header and written into the JSON line unescaped, so it must match the
-    whole alphabet (HTTP servers refuse most of these before the app sees them)."""
-    from app.api.observability import _request_id
+async def echoed_id(headers: list[tuple[bytes, bytes]], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The X-Request-ID the middleware answers with, and the one the request's log line
+    would carry, for a request with these headers (servers refuse most bad values before
+    the app sees them; an ASGI call can still send them)."""
+    from app.api import observability
 
-    made = _request_id({"headers": [(b"x-request-id", given)]})
-    assert made != given.decode("latin-1") and len(made) == 32 and int(made, 16) >= 0
-    assert _request_id({"headers": [(b"x-request-id", b"trace-42.a:b_c")]}) == "trace-42.a:b_c"
+    monkeypatch.setattr(observability, "observe_request", lambda *args: None)
+    logged: list[str] = []
+    monkeypatch.setattr(observability, "write_line", lambda logger, line: logged.append(line))
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
+    await observability.RequestLog(app)(scope, None, send)
+    answered = dict(sent[0]["headers"])[b"x-request-id"].decode()
+    return answered, json.loads(logged[0])["request_id"]
+
+
+@pytest.mark.parametrize("given", [b"abc\n", b"abc\r\n", b"", b"a b", b"x" * 129, b'a"b'])
+async def test_a_request_id_outside_its_alphabet_is_replaced(given: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Echoed in a header and written into the JSON line unescaped, so it must match the
+    whole alphabet."""
+    answered, logged = await echoed_id([(b"x-request-id", given)], monkeypatch)
+    assert answered == logged and answered != given.decode("latin-1")
+    assert len(answered) == 32 and int(answered, 16) >= 0
+
+
+async def test_a_request_id_in_its_alphabet_is_kept_and_the_first_one_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = await echoed_id([(b"x-request-id", b"trace-42.a:b_c")], monkeypatch)
+    assert kept == ("trace-42.a:b_c", "trace-42.a:b_c")
+    first = await echoed_id([(b"x-request-id", b"first"), (b"x-request-id", b"second")], monkeypatch)
+    assert first == ("first", "first")
+    made = {(await echoed_id([], monkeypatch))[0] for _ in range(3)}
+    assert len(made) == 3 and all(len(m) == 32 for m in made)
 
 
 def test_the_line_formats_ids_once_per_session_and_keeps_that_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,14 +96,21 @@ def test_the_line_formats_ids_once_per_session_and_keeps_that_bounded(monkeypatc
 
     monkeypatch.setattr(observability, "_IDS", {})
     monkeypatch.setattr(observability, "_IDS_MAX", 3)
+    formatted: list[tuple[object, object]] = []
+    real_ids = observability._ids
+    monkeypatch.setattr(observability, "_ids", lambda u, s: formatted.append((u, s)) or real_ids(u, s))
     series = ("GET", "/protected", 200)
-    for n in range(5):
-        line = json.loads(observability._line(series, {"user_id": n, "session_id": f"s{n}"}, "rid", 0.0012345))
-        assert line == {"request_id": "rid", "method": "GET", "route": "/protected", "status": 200,
-                        "duration_ms": 1.23, "user_id": n, "session_id": f"s{n}"}
-        assert len(observability._IDS) <= 3
-    # ids of other types (a route of the user's writing them) are formatted, not cached
+    for n in range(3):
+        for _ in range(2):  # the second request of a session: from the cache
+            line = json.loads(observability._line(series, {"user_id": n, "session_id": f"s{n}"}, "rid", 0.0012345))
+            assert line == {"request_id": "rid", "method": "GET", "route": "/protected", "status": 200,
+                            "duration_ms": 1.23, "user_id": n, "session_id": f"s{n}"}
+    assert formatted == [(0, "s0"), (1, "s1"), (2, "s2")]
+    assert observability._IDS.keys() == {(0, "s0"), (1, "s1"), (2, "s2")}
+    observability._line(series, {"user_id": 3, "session_id": "s3"}, "rid", 0.001)  # full: starts again
+    assert observability._IDS.keys() == {(3, "s3")}
+    # ids of other types (a route of the user's writing them) are formatted each time, not cached
     line = json.loads(observability._line(series, {"user_id": "7", "session_id": 'a"b'}, "rid", 0.001))
-    assert line["user_id"] == 7 and line["session_id"] == 'a"b'
+    assert line["user_id"] == 7 and line["session_id"] == 'a"b' and ("7", 'a"b') not in observability._IDS
     assert json.loads(observability._line(series, {}, "rid", 0.001)).keys() == {
         "request_id", "method", "route", "status", "duration_ms"}
