@@ -12,7 +12,7 @@ from fastapi.security import HTTPBearer, OAuth2PasswordBearer, SecurityScopes
 from app.clock import Clock
 from app.errors import InvalidToken, MissingToken
 from app.api.params import bearer_token
-from app.api.services import ServerApp, Services
+from app.api.services import Services, services_of
 from app.oauth.issuer import Principal
 from app.security.jwt import check_scopes
 
@@ -22,14 +22,6 @@ refresh_scheme = HTTPBearer(
     scheme_name="RefreshToken", description="A refresh token as bearer (POST /refresh).",
     auto_error=False,
 )
-
-
-def services_of(request: Request) -> Services:
-    app = request.scope["app"]
-    if isinstance(app, ServerApp) and app.services is not None:
-        return app.services
-    services: Services = app.state.services  # an app wired otherwise
-    return services
 
 
 async def get_services(request: Request) -> Services:

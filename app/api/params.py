@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote
 
 from fastapi import Request
 
+from app.api.services import services_of
 from app.errors import InvalidClient, InvalidRequest
 from app.oauth.clients import ClientCredentials
 
@@ -145,9 +146,7 @@ def client_ip(request: Request) -> str | None:
     client's own claim and could be forged."""
     client = request.scope.get("client")  # what request.client reads, without building an Address
     peer: str | None = client[0] if client else None
-    app = request.scope["app"]
-    services = getattr(app, "services", None) or app.state.services  # as app.api.deps.services_of
-    networks = services.settings.proxy_networks
+    networks = services_of(request).settings.proxy_networks
     if peer is None or not networks or not _within(peer, networks):
         return peer
     hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from starlette.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import Clock
@@ -66,3 +67,13 @@ class ServerApp(FastAPI):
     failed attribute lookup: ~1 µs of each protected request (bench/README.md)."""
 
     services: Services | None = None  # create_app sets it, beside app.state.services
+
+
+def services_of(request: HTTPConnection) -> Services:
+    """The Services of the app serving `request`: the plain attribute on ours, else the
+    documented `app.state.services` (an app wired otherwise)."""
+    app = request.scope["app"]
+    if isinstance(app, ServerApp) and app.services is not None:
+        return app.services
+    services: Services = app.state.services
+    return services

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.deps import RefreshToken, ServicesDep, services_of
+from app.api.deps import RefreshToken, ServicesDep
+from app.api.services import services_of
 from app.api.errors import NO_STORE
 from app.api.params import client_credentials, client_ip, read_json_object, read_params
 from app.api.responses import header_tuples, json_response
