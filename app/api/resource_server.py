@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Request, params
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from app.api.errors import install_oauth_error_handler
@@ -53,7 +53,8 @@ class ResourceServer:
         # A default, not Annotated[...]: the annotation is a string here (PEP 563) and
         # `scheme` a local that FastAPI could not resolve from it.
         async def claims(
-            security_scopes: SecurityScopes, request: Request, _declared: str | None = Security(scheme),
+            security_scopes: SecurityScopes, request: Request,
+            _declared: Any = params.Security(scheme, scope="function"),
         ) -> AccessClaims:
             token = bearer_token(request)
             if token is None:
@@ -68,7 +69,7 @@ class ResourceServer:
 
     def require(self, *scopes: str) -> Any:
         """`Annotated[AccessClaims, auth.require("read")]`; no scopes: any valid token."""
-        return Security(self.claims, scopes=list(scopes))
+        return params.Security(self.claims, scopes=list(scopes), scope="function")  # why: app.api.deps
 
     def install(self, app: FastAPI) -> None:
         install_oauth_error_handler(app)
