@@ -28,11 +28,17 @@ def log_line(logger: logging.Logger, line: str) -> None:
 
 def write_line(logger: logging.Logger, line: str) -> None:
     """`log_line` where the caller has just checked that INFO is enabled."""
+    write_lines(logger, [line])
+
+
+def write_lines(logger: logging.Logger, lines: list[str]) -> None:
+    """INFO lines, in order, the hand-off decided once for all of them."""
     handler = _sole_handler(logger)
     if handler is not None:
-        handler.add_line(line)
+        handler.add_lines(lines)
     else:
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, line, (), None))
+        for line in lines:
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, line, (), None))
 
 
 def _sole_handler(logger: logging.Logger) -> BatchingStreamHandler | None:
@@ -85,17 +91,21 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:  # noqa: BLE001 - logging must never break a request
             self.handleError(record)
 
-    def add_line(self, line: str) -> None:
-        """A line already formatted (app.logs.log_line): what `handle` does for a record,
-        lock and all, minus the record."""
+    def add_lines(self, lines: list[str]) -> None:
+        """Lines already formatted (app.logs.write_lines): what `handle` does for a
+        record, lock and all, minus the record."""
         with self.lock:  # type: ignore[union-attr]
             try:
-                self._enqueue(line)
+                self._pending.extend(lines)
+                self._schedule_flush()
             except Exception:  # noqa: BLE001 - logging must never break a request
-                self.handleError(logging.makeLogRecord({"msg": line}))
+                self.handleError(logging.makeLogRecord({"msg": lines[0] if lines else ""}))
 
     def _enqueue(self, line: str) -> None:
         self._pending.append(line)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         loop = asyncio._get_running_loop()  # None where no loop runs, without a raise to catch
         if loop is None:
             self.flush()

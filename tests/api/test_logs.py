@@ -3,6 +3,7 @@ token, a password or a secret, whatever the request looked like."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -43,6 +44,7 @@ async def test_access_lines_are_json_with_request_ids(client: httpx.AsyncClient,
     caplog.set_level(logging.INFO, logger="app.access")
     pair = await login_pair(client)
     await client.get("/user/me", headers={**bearer(pair["access_token"]), "X-Request-ID": "req-42"})
+    await asyncio.sleep(0)  # access lines reach logging at the end of the loop iteration
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
     me = next(line for line in lines if line["route"] == "/user/me")
     assert me["request_id"] == "req-42" and me["status"] == 200 and me["user_id"] == 1 and me["session_id"]
@@ -57,7 +59,7 @@ async def echoed_id(headers: list[tuple[bytes, bytes]], monkeypatch: pytest.Monk
 
     monkeypatch.setattr(observability, "observe_request", lambda *args: None)
     logged: list[str] = []
-    monkeypatch.setattr(observability, "write_line", lambda logger, line: logged.append(line))
+    monkeypatch.setattr(observability, "write_lines", lambda logger, lines: logged.extend(lines))
     sent: list[dict[str, Any]] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -69,6 +71,7 @@ async def echoed_id(headers: list[tuple[bytes, bytes]], monkeypatch: pytest.Monk
 
     scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
     await observability.RequestLog(app)(scope, None, send)
+    observability.drain_finished()  # as the loop iteration's end would
     answered = dict(sent[0]["headers"])[b"x-request-id"].decode()
     return answered, json.loads(logged[0])["request_id"]
 

@@ -1,0 +1,110 @@
+"""Finished requests are counted and logged together at the end of their event-loop
+iteration (app.api.observability.drain_finished), and none is held back: not when the
+loop that should have drained it is gone, not at exit, not from a /metrics scrape."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import httpx
+import pytest
+
+from app.api import observability
+from app.metrics import REQUESTS
+
+
+async def _answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _sent(message: dict[str, Any]) -> None:
+    pass
+
+
+def _request(request_id: str) -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-request-id", request_id.encode())]}
+
+
+@pytest.fixture
+def handed(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> list[list[str]]:
+    """Every hand-off to logging, one list of lines each; the process's metrics untouched."""
+    observability.drain_finished()  # nothing of an earlier test's
+    caplog.set_level(logging.INFO, logger="app.access")
+    calls: list[list[str]] = []
+    monkeypatch.setattr(observability, "write_lines", lambda logger, lines: calls.append(list(lines)))
+    monkeypatch.setattr(observability, "observe_request", lambda *args: None)
+    return calls
+
+
+async def test_the_requests_of_one_iteration_are_handed_over_together(handed: list[list[str]]) -> None:
+    log = observability.RequestLog(_answer)
+    await asyncio.gather(*(log(_request(f"r{i}"), None, _sent) for i in range(10)))  # tasks of one iteration
+    assert len(handed) == 1 and [line.split('"')[3] for line in handed[0]] == [f"r{i}" for i in range(10)]
+    await log(_request("next"), None, _sent)  # in this task: its iteration has not ended
+    assert len(handed) == 1
+    await asyncio.sleep(0)
+    assert len(handed) == 2 and '"next"' in handed[1][0]
+
+
+def _stranded(request_id: str) -> None:
+    """A request finished on a loop that stops in the same iteration and is closed: the
+    drain scheduled on it never runs (as when a server's loop ends abruptly)."""
+    loop = asyncio.new_event_loop()
+
+    async def finish_and_stop() -> None:
+        await observability.RequestLog(_answer)(_request(request_id), None, _sent)
+        loop.stop()
+
+    loop.create_task(finish_and_stop())
+    loop.run_forever()
+    loop.close()
+
+
+def test_a_request_left_by_a_loop_that_is_gone_is_drained_by_the_next(handed: list[list[str]]) -> None:
+    _stranded("stranded")
+    assert handed == []
+    asyncio.run(observability.RequestLog(_answer)(_request("later"), None, _sent))
+    assert handed and '"stranded"' in handed[0][0]
+    observability.drain_finished()
+    assert any('"later"' in line for lines in handed for line in lines)
+
+
+def test_without_a_loop_a_request_is_drained_at_once(handed: list[list[str]]) -> None:
+    observability._finish((("GET", "/", 204), 0.001, "no-loop", {}))
+    assert len(handed) == 1 and '"no-loop"' in handed[0][0]
+
+
+def test_the_last_requests_are_logged_at_exit() -> None:
+    """uvicorn's loop stops without running what is scheduled on it; atexit drains."""
+    script = textwrap.dedent("""
+        import sys
+        from app.logs import configure_logging
+        from tests.unit.test_request_drain import _stranded
+        configure_logging("INFO", stream=sys.stdout)
+        _stranded("last-one")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"request_id": "last-one"' in done.stdout
+
+
+async def test_a_scrape_counts_the_requests_of_its_own_iteration(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.api.routes import health
+
+    drains: list[int] = []
+    monkeypatch.setattr(health, "drain_finished", lambda: drains.append(len(observability._finished)))
+    await client.get("/metrics")
+    assert len(drains) == 1
+    observability._finish((("GET", "/drain-test", 204), 0.001, "scrape", {}))  # left undrained ...
+    monkeypatch.undo()
+    body = (await client.get("/metrics")).text  # ... until the scrape drains it
+    assert 'route="/drain-test"' in body
+    assert REQUESTS.labels("GET", "/drain-test", "204")._value.get() >= 1
