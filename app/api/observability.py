@@ -123,14 +123,25 @@ def drain_finished() -> None:
     before /metrics renders, and at exit (atexit runs it before logging's own flush)."""
     global _drain_on
     _drain_on = None
-    pop = _finished.popleft
-    done = [pop() for _ in range(len(_finished))]  # what other threads add next waits for the next drain
+    pop, done = _finished.popleft, []
+    try:
+        for _ in range(len(_finished)):  # what other threads add meanwhile waits for the next drain
+            done.append(pop())
+    except IndexError:  # a drain in another thread took the rest
+        pass
     if not done:
         return
     for series, duration, _, _ in done:
         observe_request(series, duration)
     if log.isEnabledFor(logging.INFO):
-        write_lines(log, [_line(series, state, request_id, duration) for series, duration, request_id, state in done])
+        lines = []
+        for series, duration, request_id, state in done:
+            try:
+                lines.append(_line(series, state, request_id, duration))
+            except Exception:  # noqa: BLE001 - e.g. a route's own state["user_id"]: costs its line only
+                log.exception("request %s: its log line could not be formatted", request_id)
+        if lines:
+            write_lines(log, lines)
 
 
 atexit.register(drain_finished)

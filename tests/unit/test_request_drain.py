@@ -108,3 +108,32 @@ async def test_a_scrape_counts_the_requests_of_its_own_iteration(
     body = (await client.get("/metrics")).text  # ... until the scrape drains it
     assert 'route="/drain-test"' in body
     assert REQUESTS.labels("GET", "/drain-test", "204")._value.get() >= 1
+
+
+def test_a_line_that_cannot_be_formatted_costs_only_itself(
+    handed: list[list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A route may put its own `user_id` in request.state; ours are ints."""
+    observability._finish((("GET", "/", 200), 0.001, "bad", {"user_id": "not-a-number"}))
+    observability._finish((("GET", "/", 200), 0.001, "good", {}))
+    assert [len(lines) for lines in handed] == [1] and '"good"' in handed[0][0]  # no loop: drained at once
+    assert any("request bad" in r.getMessage() for r in caplog.records)
+
+
+def test_drains_in_two_threads_at_once_lose_nothing(handed: list[list[str]]) -> None:
+    """Loops may run in several threads (a TestClient beside an async test): appends and
+    drains race, and every request is still logged exactly once."""
+    import threading
+
+    def finish_many(prefix: str) -> None:
+        for i in range(2000):
+            observability._finish((("GET", "/", 204), 0.001, f"{prefix}{i}", {}))
+
+    threads = [threading.Thread(target=finish_many, args=(p,)) for p in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    observability.drain_finished()
+    ids = [line.split('"')[3] for lines in handed for line in lines]
+    assert sorted(ids) == sorted(f"{p}{i}" for p in "abcd" for i in range(2000))
