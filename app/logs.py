@@ -6,6 +6,7 @@ them: without a handler, Python drops INFO lines, so a server started by `serve`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sys
 from typing import TextIO
@@ -31,14 +32,20 @@ def write_line(logger: logging.Logger, line: str) -> None:
     write_lines(logger, [line])
 
 
-def write_lines(logger: logging.Logger, lines: list[str]) -> None:
-    """INFO lines, in order, the hand-off decided once for all of them."""
+def write_lines(logger: logging.Logger, lines: list[str], contexts: list[contextvars.Context] | None = None) -> None:
+    """INFO lines, in order, the hand-off decided once for all of them. Lines written
+    later than they happened come with their `contexts`: a record is handled in its own,
+    so filters and handlers that read context variables see what they would have then."""
     handler = _sole_handler(logger)
     if handler is not None:
         handler.add_lines(lines)
-    else:
-        for line in lines:
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, line, (), None))
+        return
+    for i, line in enumerate(lines):
+        record = logger.makeRecord(logger.name, logging.INFO, "", 0, line, (), None)
+        if contexts is None:
+            logger.handle(record)
+        else:
+            contexts[i].run(logger.handle, record)
 
 
 def _sole_handler(logger: logging.Logger) -> BatchingStreamHandler | None:

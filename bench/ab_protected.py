@@ -46,7 +46,11 @@ def summarise(runs: Path, keys: list[str]) -> None:
         run = json.loads(line)
         by[(run["key"], run["rep"])] = run
     for key in keys:
-        reps = [rep for (k, rep) in by if k == key and ("ceiling", rep) in by]
+        reps = [rep for (k, rep) in by if k == key and ("ceiling", rep) in by
+                and by[(key, rep)]["cpu_us"] and by[("ceiling", rep)]["cpu_us"]]
+        if not reps:
+            print(f"{key:>12}: no rep measured both")
+            continue
         cpu = [by[("ceiling", r)]["cpu_us"] / by[(key, r)]["cpu_us"] for r in reps]
         rps = [by[(key, r)]["rps"] / by[("ceiling", r)]["rps"] for r in reps]
         print(f"{key:>12}: ceiling CPU ÷ ours {statistics.median(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f}),"

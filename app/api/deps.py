@@ -37,11 +37,13 @@ async def get_clock(request: Request) -> Clock:
 # Our dependencies are declared with a scope. FastAPI otherwise works one out on every
 # request, from the callable (is it a generator?): two cached look-ups through
 # Python-level __hash__ and __eq__, ~11,000 CPU instructions per dependency, 3 % of a
-# cached /protected (bench/README.md). For a dependency without `yield` the scope changes
-# nothing else (it says when the code after `yield` runs), but FastAPI's per-request
-# cache keys on it: a route that also declares a bare `Depends(access_token_required)`
-# has the token checked twice (correct, slower).
-_SCOPE: Literal["function"] = "function"
+# cached /protected (bench/README.md). "request" is the scope FastAPI gives a `yield`
+# dependency without one, so any dependency may depend on these ("function" would refuse
+# a user's `yield` dependency built on them at start-up). For a dependency without
+# `yield` the scope changes nothing else, but FastAPI's per-request cache keys on it: a
+# route that also declares a bare `Depends(access_token_required)` has the token checked
+# twice (correct, slower).
+_SCOPE: Literal["request"] = "request"
 
 ServicesDep = Annotated[Services, Depends(get_services, scope=_SCOPE)]
 ClockDep = Annotated[Clock, Depends(get_clock, scope=_SCOPE)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import json
 import logging
 import random
@@ -96,13 +97,16 @@ class RequestLog:
                 getattr(scope.get("route"), "path", None) or "unmatched",
                 status,
             )
-            _finish((series, duration, request_id, state))
+            _finish((series, duration, request_id, state, _copy_context()))
 
 
-Finished = tuple[Series, float, str, dict[str, Any]]  # a request's labels, duration, id, state
+# a request's labels, duration, id, state, and its context: where a handler or filter of the
+# user's gets the line as a record, it reads the request's context variables, as before
+Finished = tuple[Series, float, str, dict[str, Any], contextvars.Context]
 _finished: deque[Finished] = deque()  # thread-safe appends and pops: loops may run in several threads
 _drain_on: asyncio.AbstractEventLoop | None = None  # the loop a drain is scheduled on
 _running_loop = asyncio._get_running_loop  # None where no loop runs, without a raise to catch
+_copy_context = contextvars.copy_context
 
 
 def _finish(request: Finished) -> None:
@@ -131,17 +135,19 @@ def drain_finished() -> None:
         pass
     if not done:
         return
-    for series, duration, _, _ in done:
+    for series, duration, *_ in done:
         observe_request(series, duration)
     if log.isEnabledFor(logging.INFO):
-        lines = []
-        for series, duration, request_id, state in done:
+        lines, contexts = [], []
+        for series, duration, request_id, state, context in done:
             try:
                 lines.append(_line(series, state, request_id, duration))
-            except Exception:  # noqa: BLE001 - e.g. a route's own state["user_id"]: costs its line only
-                log.exception("request %s: its log line could not be formatted", request_id)
+            except Exception as exc:  # noqa: BLE001 - e.g. a route's own state["user_id"]: costs its line only
+                log.warning("request %s: no log line (%s in its fields)", request_id, type(exc).__name__)
+                continue
+            contexts.append(context)
         if lines:
-            write_lines(log, lines)
+            write_lines(log, lines, contexts)
 
 
 atexit.register(drain_finished)

@@ -54,7 +54,7 @@ class ResourceServer:
         # `scheme` a local that FastAPI could not resolve from it.
         async def claims(
             security_scopes: SecurityScopes, request: Request,
-            _declared: Any = params.Security(scheme, scope="function"),
+            _declared: Any = params.Security(scheme, scope="request"),
         ) -> AccessClaims:
             token = bearer_token(request)
             if token is None:
@@ -69,7 +69,7 @@ class ResourceServer:
 
     def require(self, *scopes: str) -> Any:
         """`Annotated[AccessClaims, auth.require("read")]`; no scopes: any valid token."""
-        return params.Security(self.claims, scopes=list(scopes), scope="function")  # why: app.api.deps
+        return params.Security(self.claims, scopes=list(scopes), scope="request")  # why: app.api.deps, _SCOPE
 
     def install(self, app: FastAPI) -> None:
         install_oauth_error_handler(app)

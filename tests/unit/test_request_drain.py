@@ -5,10 +5,12 @@ loop that should have drained it is gone, not at exit, not from a /metrics scrap
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,8 @@ import pytest
 
 from app.api import observability
 from app.metrics import REQUESTS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -37,7 +41,7 @@ def handed(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) ->
     observability.drain_finished()  # nothing of an earlier test's
     caplog.set_level(logging.INFO, logger="app.access")
     calls: list[list[str]] = []
-    monkeypatch.setattr(observability, "write_lines", lambda logger, lines: calls.append(list(lines)))
+    monkeypatch.setattr(observability, "write_lines", lambda logger, lines, contexts=None: calls.append(list(lines)))
     monkeypatch.setattr(observability, "observe_request", lambda *args: None)
     return calls
 
@@ -76,7 +80,7 @@ def test_a_request_left_by_a_loop_that_is_gone_is_drained_by_the_next(handed: li
 
 
 def test_without_a_loop_a_request_is_drained_at_once(handed: list[list[str]]) -> None:
-    observability._finish((("GET", "/", 204), 0.001, "no-loop", {}))
+    observability._finish((("GET", "/", 204), 0.001, "no-loop", {}, contextvars.copy_context()))
     assert len(handed) == 1 and '"no-loop"' in handed[0][0]
 
 
@@ -89,23 +93,19 @@ def test_the_last_requests_are_logged_at_exit() -> None:
         configure_logging("INFO", stream=sys.stdout)
         _stranded("last-one")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert '"request_id": "last-one"' in done.stdout
 
 
-async def test_a_scrape_counts_the_requests_of_its_own_iteration(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from app.api.routes import health
-
-    drains: list[int] = []
-    monkeypatch.setattr(health, "drain_finished", lambda: drains.append(len(observability._finished)))
-    await client.get("/metrics")
-    assert len(drains) == 1
-    observability._finish((("GET", "/drain-test", 204), 0.001, "scrape", {}))  # left undrained ...
-    monkeypatch.undo()
-    body = (await client.get("/metrics")).text  # ... until the scrape drains it
+async def test_a_scrape_counts_the_requests_finished_before_it(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert observability._drain_on is None and not observability._finished  # nothing pending, nothing scheduled
+    # a request finished in this iteration, its drain not run yet (appended as _finish would, unscheduled)
+    observability._finished.append((("GET", "/drain-test", 204), 0.001, "scrape", {}, contextvars.copy_context()))
+    body = (await client.get("/metrics")).text  # the route drains before it renders
     assert 'route="/drain-test"' in body
     assert REQUESTS.labels("GET", "/drain-test", "204")._value.get() >= 1
 
@@ -114,26 +114,62 @@ def test_a_line_that_cannot_be_formatted_costs_only_itself(
     handed: list[list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A route may put its own `user_id` in request.state; ours are ints."""
-    observability._finish((("GET", "/", 200), 0.001, "bad", {"user_id": "not-a-number"}))
-    observability._finish((("GET", "/", 200), 0.001, "good", {}))
-    assert [len(lines) for lines in handed] == [1] and '"good"' in handed[0][0]  # no loop: drained at once
-    assert any("request bad" in r.getMessage() for r in caplog.records)
+    context = contextvars.copy_context()
+    observability._finished.append((("GET", "/", 200), 0.001, "bad", {"user_id": "not-a-number"}, context))
+    observability._finished.append((("GET", "/", 200), 0.001, "good", {}, context))
+    observability.drain_finished()  # both in one batch
+    assert len(handed) == 1 and len(handed[0]) == 1 and '"good"' in handed[0][0]
+    warned = [r.getMessage() for r in caplog.records if "request bad" in r.getMessage()]
+    assert warned and "not-a-number" not in warned[0]  # one line, the type of the error only
 
 
 def test_drains_in_two_threads_at_once_lose_nothing(handed: list[list[str]]) -> None:
-    """Loops may run in several threads (a TestClient beside an async test): appends and
-    drains race, and every request is still logged exactly once."""
+    """Loops may run in several threads (a TestClient beside an async test): each
+    schedules its drains, drains the others' at once, and every request is still
+    logged exactly once."""
     import threading
 
-    def finish_many(prefix: str) -> None:
-        for i in range(2000):
-            observability._finish((("GET", "/", 204), 0.001, f"{prefix}{i}", {}))
+    async def finish_many(prefix: str) -> None:
+        log = observability.RequestLog(_answer)
+        for i in range(500):
+            await log(_request(f"{prefix}{i}"), None, _sent)
+            if i % 7 == 0:
+                await asyncio.sleep(0)  # let this loop's scheduled drain run now and then
 
-    threads = [threading.Thread(target=finish_many, args=(p,)) for p in "abcd"]
+    threads = [threading.Thread(target=asyncio.run, args=(finish_many(p),)) for p in "abcd"]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     observability.drain_finished()
     ids = [line.split('"')[3] for lines in handed for line in lines]
-    assert sorted(ids) == sorted(f"{p}{i}" for p in "abcd" for i in range(2000))
+    assert sorted(ids) == sorted(f"{p}{i}" for p in "abcd" for i in range(500))
+
+
+def test_a_users_filter_reads_each_requests_own_context(caplog: pytest.LogCaptureFixture) -> None:
+    """Lines handed over at the iteration's end still reach a handler or filter of the
+    user's in the context of their own request (a correlation id, a trace id)."""
+    observability.drain_finished()
+    caplog.set_level(logging.INFO, logger="app.access")
+    tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="none")
+    seen: list[tuple[str, str]] = []
+
+    def stamp(record: logging.LogRecord) -> bool:
+        seen.append((record.getMessage().split('"')[3], tag.get()))
+        return True
+
+    access = logging.getLogger("app.access")
+    access.addFilter(stamp)
+    try:
+        async def one(request_id: str) -> None:
+            tag.set(f"tag-{request_id}")  # as an outer middleware would, per request
+            await observability.RequestLog(_answer)(_request(request_id), None, _sent)
+
+        async def main() -> None:
+            await asyncio.gather(*(one(f"r{i}") for i in range(5)))
+            await asyncio.sleep(0)
+
+        asyncio.run(main())
+    finally:
+        access.removeFilter(stamp)
+    assert sorted(seen) == [(f"r{i}", f"tag-r{i}") for i in range(5)]
