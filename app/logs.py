@@ -32,7 +32,14 @@ def write_line(logger: logging.Logger, line: str) -> None:
     write_lines(logger, [line])
 
 
-def write_lines(logger: logging.Logger, lines: list[str], contexts: list[contextvars.Context] | None = None) -> None:
+def as_records(logger: logging.Logger) -> bool:
+    """Whether INFO lines of `logger` would reach anything but our own handler alone."""
+    return _sole_handler(logger) is None
+
+
+def write_lines(
+    logger: logging.Logger, lines: list[str], contexts: list[contextvars.Context | None] | None = None
+) -> None:
     """INFO lines, in order, the hand-off decided once for all of them. Lines written
     later than they happened come with their `contexts`: a record is handled in its own,
     so filters and handlers that read context variables see what they would have then."""
@@ -42,10 +49,11 @@ def write_lines(logger: logging.Logger, lines: list[str], contexts: list[context
         return
     for i, line in enumerate(lines):
         record = logger.makeRecord(logger.name, logging.INFO, "", 0, line, (), None)
-        if contexts is None:
+        context = contexts[i] if contexts is not None else None
+        if context is None:
             logger.handle(record)
         else:
-            contexts[i].run(logger.handle, record)
+            context.run(logger.handle, record)
 
 
 def _sole_handler(logger: logging.Logger) -> BatchingStreamHandler | None:

@@ -36,7 +36,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.limits import MAX_BODY_BYTES, counting, declared_too_large, reject
-from app.logs import write_lines
+from app.logs import as_records, write_lines
 from app.metrics import Series, observe_request
 
 log = logging.getLogger("app.access")
@@ -97,12 +97,16 @@ class RequestLog:
                 getattr(scope.get("route"), "path", None) or "unmatched",
                 status,
             )
-            _finish((series, duration, request_id, state, _copy_context()))
+            _finish((series, duration, request_id, state, _copy_context() if _records[0] else None))
 
 
-# a request's labels, duration, id, state, and its context: where a handler or filter of the
-# user's gets the line as a record, it reads the request's context variables, as before
-Finished = tuple[Series, float, str, dict[str, Any], contextvars.Context]
+# a request's labels, duration, id, state, and its context where a handler or filter of the
+# user's gets the line as a record: it reads the request's context variables, as before
+Finished = tuple[Series, float, str, dict[str, Any], contextvars.Context | None]
+# Whether lines go out as records (anything but our own handler alone), as the last drain
+# found: only then is each request's context kept (~4k instructions a request). A logging
+# set-up changed mid-iteration is seen from that iteration's drain on.
+_records = [True]
 _finished: deque[Finished] = deque()  # thread-safe appends and pops: loops may run in several threads
 _drain_on: asyncio.AbstractEventLoop | None = None  # the loop a drain is scheduled on
 _running_loop = asyncio._get_running_loop  # None where no loop runs, without a raise to catch
@@ -127,6 +131,7 @@ def drain_finished() -> None:
     before /metrics renders, and at exit (atexit runs it before logging's own flush)."""
     global _drain_on
     _drain_on = None
+    _records[0] = log.isEnabledFor(logging.INFO) and as_records(log)
     pop, done = _finished.popleft, []
     try:
         for _ in range(len(_finished)):  # what other threads add meanwhile waits for the next drain

@@ -1,6 +1,6 @@
-"""What the A/B scripts share (`ab_refresh.py`, `ab_login.py`): the command line (a git
-revision, reps), a scratch folder with that revision's `app/`, and our server started
-from either state of the code."""
+"""What the A/B scripts share (`ab_refresh.py`, `ab_login.py`, `ab_protected.py`): the
+command line (a git revision, reps), a scratch folder with that revision's `app/`, and
+our server started from either state of the code."""
 
 from __future__ import annotations
 

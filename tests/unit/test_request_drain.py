@@ -173,3 +173,19 @@ def test_a_users_filter_reads_each_requests_own_context(caplog: pytest.LogCaptur
     finally:
         access.removeFilter(stamp)
     assert sorted(seen) == [(f"r{i}", f"tag-r{i}") for i in range(5)]
+
+
+def test_contexts_are_kept_only_while_lines_go_out_as_records(
+    handed: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With our handler alone (the server's own set-up) no record is made, so no context
+    is kept; each drain looks again."""
+    kept: list[object] = []
+    real_finish = observability._finish
+    monkeypatch.setattr(observability, "_finish", lambda request: (kept.append(request[4]), real_finish(request)))
+
+    for records in (False, True):
+        monkeypatch.setattr(observability, "as_records", lambda logger, records=records: records)
+        observability.drain_finished()  # as the end of an iteration would: looks at the set-up
+        asyncio.run(observability.RequestLog(_answer)(_request(f"records-{records}"), None, _sent))
+    assert kept[0] is None and isinstance(kept[1], contextvars.Context)
