@@ -167,8 +167,8 @@ GIL_SWITCH_INTERVAL = 0.0005  # seconds; the interpreter's default is 0.005
 def shorter_gil_turns() -> None:
     """The server's threads (database drivers, password hashing) may hold the GIL for up
     to the interpreter's switch interval while the event loop waits to answer. At 0.5 ms
-    instead of 5, /protected's p99 during a login storm went from 2.40× to 1.62× of its
-    idle p99, login time unchanged (bench/README.md, tenth session). Only ever lowered:
+    instead of 5, /protected's p99 during a login storm went from 2.4–2.5× of its idle
+    p99 to 1.6–2.1×, login time unchanged (bench/README.md, tenth session). Only ever lowered:
     a process that chose a shorter interval keeps it."""
     if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
