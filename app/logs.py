@@ -5,11 +5,12 @@ them: without a handler, Python drops INFO lines, so a server started by `serve`
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import sys
 from typing import TextIO
+
+from app.iteration import AtIterationEnd
 
 _MARK = "_authserver_handler"
 
@@ -98,7 +99,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+        self._flushing = AtIterationEnd(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -112,29 +113,17 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         with self.lock:  # type: ignore[union-attr]
             try:
                 self._pending.extend(lines)
-                self._schedule_flush()
+                self._flushing.ask()
             except Exception:  # noqa: BLE001 - logging must never break a request
                 self.handleError(logging.makeLogRecord({"msg": lines[0] if lines else ""}))
 
     def _enqueue(self, line: str) -> None:
         self._pending.append(line)
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        loop = asyncio._get_running_loop()  # None where no loop runs, without a raise to catch
-        if loop is None:
-            self.flush()
-            return
-        if self._flush_on is loop:
-            return
-        if self._flush_on is not None:  # scheduled on a loop that is gone: don't wait for it
-            self.flush()
-        self._flush_on = loop
-        loop.call_soon(self.flush)
+        self._flushing.ask()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            lines, self._pending, self._flush_on = self._pending, [], None
+            lines, self._pending = self._pending, []
             if lines and self.stream is not None:
                 self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()

@@ -22,7 +22,6 @@ drains before it renders; so does the process at exit.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextvars
 import json
@@ -35,6 +34,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.iteration import AtIterationEnd
 from app.api.limits import MAX_BODY_BYTES, counting, declared_too_large, reject
 from app.logs import as_records, write_lines
 from app.metrics import Series, observe_request
@@ -108,29 +108,17 @@ Finished = tuple[Series, float, str, dict[str, Any], contextvars.Context | None]
 # set-up changed mid-iteration is seen from that iteration's drain on.
 _records = [True]
 _finished: deque[Finished] = deque()  # thread-safe appends and pops: loops may run in several threads
-_drain_on: asyncio.AbstractEventLoop | None = None  # the loop a drain is scheduled on
-_running_loop = asyncio._get_running_loop  # None where no loop runs, without a raise to catch
 _copy_context = contextvars.copy_context
 
 
 def _finish(request: Finished) -> None:
-    global _drain_on
     _finished.append(request)
-    loop = _running_loop()
-    if loop is _drain_on and loop is not None:
-        return
-    if loop is None or _drain_on is not None:  # no loop, or one scheduled elsewhere (maybe gone)
-        drain_finished()
-    if loop is not None:
-        _drain_on = loop
-        loop.call_soon(drain_finished)
+    _drain.ask()
 
 
 def drain_finished() -> None:
     """Count and log every request finished so far: at the end of their loop iteration,
     before /metrics renders, and at exit (atexit runs it before logging's own flush)."""
-    global _drain_on
-    _drain_on = None
     _records[0] = log.isEnabledFor(logging.INFO) and as_records(log)
     pop, done = _finished.popleft, []
     try:
@@ -155,6 +143,7 @@ def drain_finished() -> None:
             write_lines(log, lines, contexts)
 
 
+_drain = AtIterationEnd(drain_finished)
 atexit.register(drain_finished)
 
 

@@ -102,7 +102,7 @@ async def test_a_scrape_counts_the_requests_finished_before_it(client: httpx.Asy
     await client.get("/healthz")
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    assert observability._drain_on is None and not observability._finished  # nothing pending, nothing scheduled
+    assert observability._drain._on is None and not observability._finished  # nothing pending, nothing scheduled
     # a request finished in this iteration, its drain not run yet (appended as _finish would, unscheduled)
     observability._finished.append((("GET", "/drain-test", 204), 0.001, "scrape", {}, contextvars.copy_context()))
     body = (await client.get("/metrics")).text  # the route drains before it renders
