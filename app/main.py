@@ -87,7 +87,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         SqlSessionStore(engine, rotator, reader), clock, settings.session_check_interval_seconds
     )
     auditor = Auditor(SqlAuditStore(engine), clock)
-    users = SqlUserStore(engine)
+    users = SqlUserStore(engine, reader)
     hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
     session_admin = SqlSessionAdmin(engine)
     issuer = TokenIssuer(

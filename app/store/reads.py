@@ -1,5 +1,5 @@
-"""The session cache's reads — `live_many` for its misses and renewals, and the
-revocation feed — in one driver call each, beside the engine.
+"""The hot reads — the session cache's `live_many` for its misses and renewals, the
+revocation feed, and a login's user — in one driver call each, beside the engine.
 
 Through SQLAlchemy a read is several waits for the event loop: on SQLite about six
 thread hops (checkout, cursor, execute, fetch, close, rollback), on PostgreSQL the

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.errors import ServiceUnavailable
 from app.store.rotation_postgres import PostgresRotator, unavailable
-from app.store.sessions import LiveRow
+from app.store.sessions import LiveRow, UserRow
 
 # SqlSessionStore.live_many's query, its columns in LiveRow's order (it filters the rows).
 _LIVE = """
@@ -18,6 +18,7 @@ FROM login_session s JOIN user_account u ON u.id = s.user_id
 WHERE s.id = ANY($1::varchar[])
 """
 _REVOKED = "SELECT id FROM login_session WHERE revoked_at >= $1"  # ix_login_session_revoked_at
+_USER = "SELECT id, username, password_hash, scope, is_active FROM user_account WHERE username = $1"
 
 
 class PostgresReader:
@@ -30,6 +31,10 @@ class PostgresReader:
 
     async def revoked_since(self, since: datetime) -> list[str]:
         return [str(r[0]) for r in await self._fetch(_REVOKED, since)]
+
+    async def user_row(self, username: str) -> UserRow | None:
+        rows = await self._fetch(_USER, username)
+        return tuple(rows[0]) if rows else None  # UserRow's columns, in order
 
     async def close(self) -> None:
         """The pool is the rotator's, closed by it."""

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from app.errors import ServiceUnavailable
 from app.store.rotation_sqlite import from_sqlite_time, open_sqlite, sqlite_time
-from app.store.sessions import LiveRow
+from app.store.sessions import LiveRow, UserRow
 
 T = TypeVar("T")
 
@@ -24,6 +24,7 @@ FROM login_session s JOIN user_account u ON u.id = s.user_id
 WHERE s.id IN ({marks})
 """
 _REVOKED = "SELECT id FROM login_session WHERE revoked_at >= ?"  # ix_login_session_revoked_at
+_USER = "SELECT id, username, password_hash, scope, is_active FROM user_account WHERE username = ?"
 
 
 class SqliteReader:
@@ -40,6 +41,10 @@ class SqliteReader:
 
     async def revoked_since(self, since: datetime) -> list[str]:
         return await self._run(lambda con: [str(r[0]) for r in con.execute(_REVOKED, (sqlite_time(since),)).fetchall()])
+
+    async def user_row(self, username: str) -> UserRow | None:
+        row = await self._run(lambda con: con.execute(_USER, (username,)).fetchone())
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2]), row[3], bool(row[4]))
 
     async def close(self) -> None:
         """Idempotent. Reads after it answer 503."""

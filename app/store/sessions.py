@@ -84,16 +84,20 @@ class SessionStore(Protocol):
 
 
 class SessionReads(Protocol):
-    """The cache's hot reads in one driver call (app.store.reads): rows as
-    `live_many`'s query returns them, and the revocation feed."""
+    """The hot reads in one driver call (app.store.reads): the cache's rows as
+    `live_many`'s query returns them, the revocation feed, and a login's user."""
 
     async def live_rows(self, session_ids: Sequence[str]) -> list[LiveRow]: ...
+
+    async def user_row(self, username: str) -> UserRow | None: ...
 
     async def revoked_since(self, since: datetime) -> list[str]: ...
 
     async def close(self) -> None: ...
 
 
+# id, username, password_hash, scope, is_active: app.store.users.UserRecord's fields
+UserRow = tuple[int, str, str, "str | None", bool]
 # id, user_id, scope, username, is_active, revoked_at, expires_at, idle_expires_at
 LiveRow = tuple[str, int, "str | None", str, bool, "datetime | None", datetime, datetime]
 

@@ -1,7 +1,7 @@
-"""The session cache's reads go to the driver in one call (app.store.reads): raw
-`sqlite3` in a thread, or one asyncpg statement. They must answer exactly as the
-engine's query does, and a read that fails must fail closed (503, nothing cached) and
-recover once the database is back."""
+"""The hot reads go to the driver in one call (app.store.reads): raw `sqlite3` in a
+thread, or one asyncpg statement — the session cache's and a login's user. They must
+answer exactly as the engine's query does, and a read that fails must fail closed (503,
+nothing cached, no session started) and recover once the database is back."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from app.clock import FrozenClock
 from app.settings import Settings
 from app.store.rotation_postgres import PostgresRotator
 from app.store.sessions import SqlSessionStore
-from tests.support import app_client, bearer, free_port, login_pair
+from app.store.tables import users
+from app.store.users import SqlUserStore
+from tests.support import app_client, bearer, create_user, dump_database_text, free_port, login_pair, password_grant
 from tests.store.test_live_many import sid_of
 
 pytestmark = pytest.mark.usefixtures("user")
@@ -39,6 +41,56 @@ async def test_reads_answer_as_the_engine_does(settings: Settings, clock: Frozen
         revoked = await store.revoked_since(since)
         assert revoked == [ids[1]] == await engine_only.revoked_since(since)
         assert await store.revoked_since(clock.now().replace(year=clock.now().year + 1)) == []
+
+
+async def test_a_logins_user_is_read_as_the_engine_reads_it(settings: Settings, clock: FrozenClock) -> None:
+    await create_user(settings, "Ame\u0301lie", scope="")  # stored NFC: "Amélie" with one code point
+    await create_user(settings, "gone")
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        assert services.users._reader is services.reader is not None
+        async with services.engine.begin() as conn:
+            await conn.execute(users.update().where(users.c.username == "gone").values(is_active=False))
+        engine_only = SqlUserStore(services.engine)
+        for name in ("alice", "Ame\u0301lie", "Am\u00e9lie", "gone", "nobody", "ALICE", "alice "):
+            found = await services.users.get_by_username(name)
+            assert found == await engine_only.get_by_username(name), name
+        amelie = await services.users.get_by_username("Am\u00e9lie")
+        assert amelie is not None and amelie.username == "Am\u00e9lie" and amelie.scope == ""
+        gone = await services.users.get_by_username("gone")
+        assert gone is not None and gone.is_active is False
+        assert await services.users.get_by_username("nobody") is None
+        assert (await password_grant(client)).status_code == 200  # the login path reads through it
+        assert (await password_grant(client, username="gone")).status_code == 400
+
+
+async def test_a_login_whose_user_read_fails_is_503_and_starts_nothing(settings: Settings, clock: FrozenClock) -> None:
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        reader = services.reader
+        before = await dump_database_text(settings.database_url)
+        if settings.is_sqlite:
+            path, reader._path = reader._path, "/nonexistent/folder/auth.db"
+            await asyncio.get_running_loop().run_in_executor(reader._thread, reader._close)
+        else:
+            rotator, reader._rotator = reader._rotator, PostgresRotator(
+                ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
+            )
+        try:
+            r = await password_grant(client)
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "temporarily_unavailable" and "access_token" not in r.text
+        finally:
+            if settings.is_sqlite:
+                reader._path = path
+            else:
+                await reader._rotator.close()
+                reader._rotator = rotator
+        after = await dump_database_text(settings.database_url)
+        # no session, token or audit row; only the rate limiter's counters, which count an
+        # attempt before the user is read (tests/api/test_rate_limits.py)
+        assert [line for line in after.splitlines() if not line.startswith(("('user:", "('ip:"))] == before.splitlines()
+        await login_pair(client)
 
 
 async def test_a_failed_read_fails_closed_and_recovers(settings: Settings, clock: FrozenClock) -> None:
@@ -81,4 +133,6 @@ async def test_a_read_after_close_is_503_not_a_crash(settings: Settings, clock: 
             await reader.live_rows(["s"])
         with pytest.raises(ServiceUnavailable):
             await reader.revoked_since(clock.now())
+        with pytest.raises(ServiceUnavailable):
+            await reader.user_row("alice")
         await reader.close()  # and again when the app shuts down
