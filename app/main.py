@@ -40,7 +40,7 @@ from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
 from app.store.clients import SqlClientStore
 from app.store.reads import make_reader
-from app.store.rotation import make_rotator
+from app.store.rotation import FastRotator, make_rotator
 from app.store.sessions import SqlSessionStore
 from app.store.token_lookup import SqlTokenLookup
 from app.store.users import SqlUserStore
@@ -60,10 +60,10 @@ Use **Authorize** with a username and password (OAuth2 password flow) to try the
 protected routes."""
 
 
-def _attempt_store(settings: Settings, engine: AsyncEngine) -> AttemptStore:
+def _attempt_store(settings: Settings, engine: AsyncEngine, rotator: FastRotator | None) -> AttemptStore:
     """Login counters live in the database unless REDIS_URL names a Redis."""
     if settings.redis_url is None:
-        return SqlAttemptStore(engine)
+        return SqlAttemptStore(engine, rotator)
     return RedisAttemptStore(
         settings.redis_url.get_secret_value(), settings.login_attempts_window_seconds,
         timeout=settings.db_connect_timeout_seconds,
@@ -105,7 +105,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             per_ip=settings.login_attempts_per_ip,
             window=timedelta(seconds=settings.login_attempts_window_seconds),
         ),
-        _attempt_store(settings, engine),
+        _attempt_store(settings, engine, rotator),
         clock,
     )
     grants = Grants(

@@ -23,7 +23,7 @@ lives in app.store.rotation_sqlite and app.store.rotation_postgres.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -68,6 +68,11 @@ class FastRotator(Protocol):
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None: ...
 
     async def start(self, session: NewSession) -> None: ...
+
+    async def hit(self, buckets: Sequence[str], window_start: datetime) -> list[int]:
+        """Login counters (app.store.attempts): one more attempt in each of the distinct
+        `buckets`, committed together; their counts after it, in order."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -1,9 +1,12 @@
-"""The driver path on PostgreSQL (app.store.rotation): one statement per rotation or new
-session, its parts chained by data-modifying CTEs, so it commits whole or not at all."""
+"""The driver path on PostgreSQL (app.store.rotation): one statement per rotation, new
+session or login-counter hit, its parts chained by data-modifying CTEs, so it commits
+whole or not at all."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -13,6 +16,15 @@ from app.errors import ServiceUnavailable
 from app.store.rotation import NewSession, Rotation, Seal
 from app.store.session_info import SessionInfo
 
+
+# app.store.attempts.SqlAttemptStore.hit's upserts, every bucket in one statement (a
+# bucket named twice would be an error: the buckets are distinct)
+_PG_HIT = """
+INSERT INTO login_attempt (bucket, window_start, count)
+SELECT name, $2, 1 FROM unnest($1::varchar[]) AS name
+ON CONFLICT (bucket, window_start) DO UPDATE SET count = login_attempt.count + 1
+RETURNING bucket, count
+"""
 
 _PG_CLAIM = """
 WITH claimed AS (
@@ -87,6 +99,17 @@ class PostgresRotator:
             if unavailable(exc):
                 raise ServiceUnavailable() from None
             raise
+
+    async def hit(self, buckets: Sequence[str], window_start: datetime) -> list[int]:
+        try:
+            pool = await self.pool()
+            rows = await pool.fetch(_PG_HIT, list(buckets), window_start)
+        except Exception as exc:
+            if unavailable(exc):
+                raise ServiceUnavailable() from None
+            raise
+        counts = {row[0]: int(row[1]) for row in rows}
+        return [counts[name] for name in buckets]
 
     async def rotate(self, rotation: Rotation, seal: Seal | None) -> SessionInfo | None:
         r, a = rotation, rotation.audit

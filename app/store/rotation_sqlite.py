@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -97,6 +97,13 @@ _AUDIT = (
 )
 
 
+# app.store.attempts.SqlAttemptStore.hit's upsert
+_SQLITE_HIT = """
+INSERT INTO login_attempt (bucket, window_start, count) VALUES (?, ?, 1)
+ON CONFLICT (bucket, window_start) DO UPDATE SET count = login_attempt.count + 1
+RETURNING count
+"""
+
 MAX_BATCH = 64  # jobs per transaction: bounds how long the write lock is held at once
 # A job's own errors (a constraint, a bug in its statement) fail that job alone; any
 # other sqlite3.Error is the database's (busy, I/O, full, damaged) and fails the batch.
@@ -131,6 +138,13 @@ class SqliteRotator:
 
     async def start(self, session: NewSession) -> None:
         await self._submit(lambda con: self._insert_session(con, session))
+
+    async def hit(self, buckets: Sequence[str], window_start: datetime) -> list[int]:
+        at, names = sqlite_time(window_start), list(buckets)
+        counts: list[int] = await self._submit(
+            lambda con: [int(con.execute(_SQLITE_HIT, (name, at)).fetchone()[0]) for name in names]
+        )
+        return counts
 
     async def close(self) -> None:
         with self._lock:
