@@ -1,4 +1,5 @@
-"""The refresh grant's winning path (and a login's new session), one round trip at the driver.
+"""The refresh grant's winning path (and a login's new session and rate-limit counters),
+one round trip at the driver.
 
 A refresh that succeeds is the server's busiest write. Through SQLAlchemy's async layer
 it cost six statements, each several thread hops (aiosqlite) or protocol round trips
@@ -19,6 +20,9 @@ else — a refresh that loses or is refused — returns None, and the caller tak
 SQLAlchemy path, which says why and applies the reuse policy. A database that cannot
 be reached raises ServiceUnavailable, with nothing committed. The two drivers' code
 lives in app.store.rotation_sqlite and app.store.rotation_postgres.
+
+A login's counters (`hit`, app.store.attempts) take the same path for the same reason:
+through the engine their two upserts were ~11 waits for the event loop per login.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The driver path on SQLite (app.store.rotation): one thread per process, with its own
-sqlite3 connection, runs the rotations and new sessions of this process; they queue in
-memory, not in SQLite's busy handler.
+sqlite3 connection, runs the rotations, new sessions and login-counter hits of this
+process; they queue in memory, not in SQLite's busy handler.
 
 Group commit: what queued while the thread was busy runs as one batch, in one BEGIN
 IMMEDIATE … COMMIT, each job inside its own savepoint (a job that refuses — returns None —
