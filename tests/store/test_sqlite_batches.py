@@ -18,11 +18,13 @@ from typing import Any, AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from app.clock import FrozenClock
 from app.errors import ServiceUnavailable
 from app.settings import Settings
 from app.store.rotation_sqlite import SqliteRotator
+from app.store.tables import attempts
 from tests.api.test_unavailable import CommitFails, assert_still_refreshes
 from tests.support import app_client, login_pair, password_grant, refresh_grant
 
@@ -38,6 +40,23 @@ class CountsBegins:
     def execute(self, sql: str, *args: object) -> object:
         if sql == "BEGIN IMMEDIATE":
             self._counter[0] += 1
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+class RecordsTransactions:
+    """The rotation thread's connection, recording each transaction's statements."""
+
+    def __init__(self, con: sqlite3.Connection, transactions: list[list[str]]) -> None:
+        self._con, self._transactions = con, transactions
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "BEGIN IMMEDIATE":
+            self._transactions.append([])
+        elif self._transactions:
+            self._transactions[-1].append(sql)
         return self._con.execute(sql, *args)
 
     def __getattr__(self, name: str) -> object:
@@ -187,6 +206,9 @@ async def test_one_token_thrice_in_one_batch_within_the_grace_period(settings: S
 
 
 async def test_queued_logins_commit_in_one_transaction(settings: Settings, clock: FrozenClock) -> None:
+    # Without rate limits, a login's one rotation job is its new session. (With them, its
+    # counters queue first; the next test batches those.)
+    settings = settings.model_copy(update={"rate_limit_enabled": False})
     async with app_client(settings, clock) as client:
         rotator = client.app.state.services.rotator  # type: ignore[attr-defined]
         begins = [0]
@@ -217,6 +239,37 @@ async def bare_rotator(tmp_path: Path) -> AsyncIterator[SqliteRotator]:
     finally:
         if not rotator._closed:
             await rotator.close()
+
+
+async def test_queued_login_counters_commit_in_one_transaction(settings: Settings, clock: FrozenClock) -> None:
+    """With rate limits on (the default), logins that arrive together count their attempts
+    in one transaction too, and each gets its own count."""
+    async with app_client(settings, clock) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        rotator = services.rotator
+        assert services.grants._grants["password"]._limiter._store._rotator is rotator
+        transactions: list[list[str]] = []
+        real = rotator._connection
+        rotator._connection = lambda: RecordsTransactions(real(), transactions)
+        try:
+            async with held_thread(rotator) as release:
+                tasks = [asyncio.ensure_future(password_grant(client)) for _ in range(5)]
+                for _ in range(500):
+                    if len(rotator._queue) == len(tasks):
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(rotator._queue) == len(tasks), "the counters did not all queue"
+                release.set()
+                answers = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        finally:
+            rotator._connection = real
+        assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
+        upserts = [sum("INTO login_attempt" in sql for sql in t) for t in transactions]
+        assert upserts[0] == 10 and sum(upserts) == 10  # 5 logins × 2 buckets, all in the first
+        async with services.engine.connect() as conn:
+            counts = (await conn.execute(select(attempts.c.count))).scalars().all()
+        assert sorted(counts) == [5, 5]  # the user's bucket and the client IP's
+
 
 
 def mark(name: str) -> Any:
