@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -45,6 +46,31 @@ async def create_user(
         return await SqlUserStore(engine).create(username, hashed, scope, SystemClock().now())
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def driver_path_down(sqlite_side: Any, postgres_side: Any, settings: Settings) -> AsyncIterator[None]:
+    """The driver path (app.store.rotation, app.store.reads) cut for the block, then
+    restored. On SQLite `sqlite_side` (a SqliteReader or SqliteRotator) points at a file
+    that cannot be opened (its connection closed, reopened at next use); on PostgreSQL
+    `postgres_side`'s `_rotator` becomes a pool whose server refuses connections."""
+    from app.store.rotation_postgres import PostgresRotator
+
+    if settings.is_sqlite:
+        path, sqlite_side._path = sqlite_side._path, "/nonexistent/folder/auth.db"
+        await asyncio.get_running_loop().run_in_executor(sqlite_side._thread, sqlite_side._close)
+    else:
+        live, postgres_side._rotator = postgres_side._rotator, PostgresRotator(
+            ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
+        )
+    try:
+        yield
+    finally:
+        if settings.is_sqlite:
+            sqlite_side._path = path
+        else:
+            await postgres_side._rotator.close()
+            postgres_side._rotator = live
 
 
 async def truncate_all(url: str) -> None:

@@ -14,9 +14,8 @@ from app.clock import FrozenClock
 from app.errors import ServiceUnavailable
 from app.settings import Settings
 from app.store.attempts import SqlAttemptStore
-from app.store.rotation_postgres import PostgresRotator
 from app.store.tables import attempts
-from tests.support import app_client, free_port, password_grant
+from tests.support import app_client, driver_path_down, password_grant
 
 WINDOW = datetime(2031, 5, 6, 7, 8, 0, tzinfo=timezone.utc)
 
@@ -51,26 +50,12 @@ async def test_a_failed_count_refuses_the_login(settings: Settings, clock: Froze
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
         store = services.grants._grants["password"]._limiter._store
-        if settings.is_sqlite:
-            rotator = services.rotator
-            path, rotator._path = rotator._path, "/nonexistent/folder/auth.db"
-            await asyncio.get_running_loop().run_in_executor(rotator._thread, rotator._close)
-        else:
-            live, store._rotator = store._rotator, PostgresRotator(
-                ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
-            )
-        try:
+        async with driver_path_down(services.rotator, store, settings):
             with pytest.raises(ServiceUnavailable):
                 await store.hit(["user:y"], WINDOW)
             r = await password_grant(client)
             assert r.status_code == 503, r.text
             assert "access_token" not in r.text
-        finally:
-            if settings.is_sqlite:
-                rotator._path = path
-            else:
-                await store._rotator.close()
-                store._rotator = live
         async with services.engine.connect() as conn:
             assert (await conn.execute(select(attempts))).all() == []
         assert (await password_grant(client)).status_code == 200

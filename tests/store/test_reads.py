@@ -5,17 +5,16 @@ nothing cached, no session started) and recover once the database is back."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from app.clock import FrozenClock
 from app.settings import Settings
-from app.store.rotation_postgres import PostgresRotator
 from app.store.sessions import SqlSessionStore
 from app.store.tables import users
 from app.store.users import SqlUserStore
-from tests.support import app_client, bearer, create_user, dump_database_text, free_port, login_pair, password_grant
+from tests.support import (
+    app_client, bearer, create_user, driver_path_down, dump_database_text, login_pair, password_grant,
+)
 from tests.store.test_live_many import sid_of
 
 pytestmark = pytest.mark.usefixtures("user")
@@ -69,23 +68,10 @@ async def test_a_login_whose_user_read_fails_is_503_and_starts_nothing(settings:
         services = client.app.state.services  # type: ignore[attr-defined]
         reader = services.reader
         before = await dump_database_text(settings.database_url)
-        if settings.is_sqlite:
-            path, reader._path = reader._path, "/nonexistent/folder/auth.db"
-            await asyncio.get_running_loop().run_in_executor(reader._thread, reader._close)
-        else:
-            rotator, reader._rotator = reader._rotator, PostgresRotator(
-                ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
-            )
-        try:
+        async with driver_path_down(reader, reader, settings):
             r = await password_grant(client)
             assert r.status_code == 503, r.text
             assert r.json()["error"] == "temporarily_unavailable" and "access_token" not in r.text
-        finally:
-            if settings.is_sqlite:
-                reader._path = path
-            else:
-                await reader._rotator.close()
-                reader._rotator = rotator
         after = await dump_database_text(settings.database_url)
         # no session, token or audit row; only the rate limiter's counters, which count an
         # attempt before the user is read (tests/api/test_rate_limits.py)
@@ -99,24 +85,11 @@ async def test_a_failed_read_fails_closed_and_recovers(settings: Settings, clock
         reader = services.reader
         pair = await login_pair(client)
         services.session_cache.evict(sid_of(pair))  # its next check reads the database
-        if settings.is_sqlite:
-            path, reader._path = reader._path, "/nonexistent/folder/auth.db"
-            await asyncio.get_running_loop().run_in_executor(reader._thread, reader._close)  # reopened at the next read
-        else:  # a pool whose server refuses connections
-            rotator, reader._rotator = reader._rotator, PostgresRotator(
-                ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
-            )
-        try:
+        async with driver_path_down(reader, reader, settings):
             r = await client.get("/protected", headers=bearer(pair["access_token"]))
             assert r.status_code == 503, r.text
             assert r.json()["error"] == "temporarily_unavailable" and int(r.headers["retry-after"]) > 0
             assert sid_of(pair) not in services.session_cache._entries  # nothing cached from a failed read
-        finally:
-            if settings.is_sqlite:
-                reader._path = path
-            else:
-                await reader._rotator.close()
-                reader._rotator = rotator
         r = await client.get("/protected", headers=bearer(pair["access_token"]))
         assert r.status_code == 200, r.text
 

@@ -252,15 +252,7 @@ async def test_queued_login_counters_commit_in_one_transaction(settings: Setting
         real = rotator._connection
         rotator._connection = lambda: RecordsTransactions(real(), transactions)
         try:
-            async with held_thread(rotator) as release:
-                tasks = [asyncio.ensure_future(password_grant(client)) for _ in range(5)]
-                for _ in range(500):
-                    if len(rotator._queue) == len(tasks):
-                        break
-                    await asyncio.sleep(0.01)
-                assert len(rotator._queue) == len(tasks), "the counters did not all queue"
-                release.set()
-                answers = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+            answers = await in_one_batch(rotator, [password_grant(client) for _ in range(5)])  # their counters queue
         finally:
             rotator._connection = real
         assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
