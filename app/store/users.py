@@ -47,9 +47,9 @@ class UserStore(Protocol):
 class SqlUserStore:
     """`reader`: where the server has a driver path (app.store.reads), a login's user is
     read there, in one hop: through the engine the read was ~7 waits for the event loop
-    and ~0.4 ms of statement building on it, the largest share of the loop's work for a
-    login, which requests on other connections wait behind during a login storm
-    (bench/README.md, eleventh session)."""
+    and its query built on the loop each time (~0.35 ms under cProfile), the largest
+    share of the loop's work for a login, which requests on other connections wait
+    behind during a login storm (bench/README.md, eleventh session)."""
 
     def __init__(self, engine: AsyncEngine, reader: SessionReads | None = None) -> None:
         self._engine = engine
