@@ -22,15 +22,32 @@ from app.oauth.clients import ClientCredentials
 MAX_FIELDS = 32
 
 
-def _clean(name: str, value: object) -> str:
+def text_param(name: str, value: object) -> str:
+    """A parameter's value as text a database can store, else invalid_request."""
     if not isinstance(value, str):
         raise InvalidRequest(f"Parameter {_safe(name)} must be a string.")
+    problem = unstorable(value)
+    if problem is not None:
+        raise InvalidRequest(f"Parameter {_safe(name)} {problem}.")
+    return value
+
+
+def unstorable(value: str) -> str | None:
+    """Why neither database could store this text (both drivers raise on it), or None."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidRequest(f"Parameter {_safe(name)} is not valid text.") from None
+        return "is not valid text"
     if "\x00" in value:
-        raise InvalidRequest(f"Parameter {_safe(name)} contains a NUL character.")
+        return "contains a NUL character"
+    return None
+
+
+def storable_text(value: str) -> str:
+    """For path parameters (pydantic's AfterValidator): the same rule, as a 422."""
+    problem = unstorable(value)
+    if problem is not None:
+        raise ValueError(f"The value {problem}.")
     return value
 
 
@@ -49,7 +66,7 @@ def parse_pairs(pairs: list[tuple[str, object]]) -> dict[str, str]:
         if name in seen:
             raise InvalidRequest(f"Parameter {_safe(name)} is repeated.")
         seen.add(name)
-        text = _clean(name, value)
+        text = text_param(name, value)
         if text != "":
             params[name] = text
     return params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -159,3 +161,28 @@ async def test_metrics_count_revocation_and_both_expiries(client: httpx.AsyncCli
     assert events(after, "revoked") - events(before, "revoked") == 1
     assert events(after, "session_expired_idle") - events(before, "session_expired_idle") == 1
     assert events(after, "session_expired_absolute") - events(before, "session_expired_absolute") == 1
+
+
+@pytest.mark.parametrize("value, encoded", [("al\x00ice", "al%00ice"), ("\ud800", "%ED%A0%80")], ids=["NUL", "surrogate"])
+async def test_text_no_database_can_store_is_a_clear_4xx(
+    client: httpx.AsyncClient, settings: Settings, value: str, encoded: str
+) -> None:
+    """Either driver raises on a NUL or a lone surrogate (SQLite's when encoding, PostgreSQL's
+    on the wire): each entry point refuses them before any query, never a 500, nothing
+    counted or changed."""
+    await create_user(settings, username="root", scope="profile admin")
+    admin = await login_pair(client, username="root")
+    body = '{"username": %s, "password": %s}'
+    for fields in ((value, PASSWORD), ("alice", value)):
+        content = body % tuple(json.dumps(f) for f in fields)
+        r = await client.post("/login", content=content, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    r = await client.post("/user/password", headers={**bearer(admin["access_token"]), "content-type": "application/json"},
+                          content=json.dumps({"current_password": PASSWORD, "new_password": value}))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    for path in (f"/admin/users/{encoded}/disable", f"/admin/users/{encoded}/sessions"):
+        method = client.post if path.endswith("disable") else client.get
+        r = await method(path, headers=bearer(admin["access_token"]))
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+    assert (await password_grant(client)).status_code == 200  # alice untouched
+    assert (await password_grant(client, username="root")).status_code == 200  # root's password unchanged

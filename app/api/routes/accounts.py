@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AfterValidator
 
 from app.api.deps import CurrentPrincipal, ServicesDep, require_scopes
 from app.api.errors import NO_STORE
-from app.api.params import client_ip, read_json_object
+from app.api.params import client_ip, read_json_object, storable_text, text_param
 from app.api.account_schemas import (
     AuditEventOut, PasswordChange, PasswordChanged, SessionOut, SessionsOut, UserDisabled,
 )
@@ -23,7 +24,7 @@ router = APIRouter(tags=["sessions"])
 NO_SESSION: dict[int | str, dict[str, object]] = {404: {"description": "No live session of yours has that id."}}
 ADMIN = "admin"
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
-Username = Annotated[str, Path(min_length=1, max_length=150)]
+Username = Annotated[str, Path(min_length=1, max_length=150), AfterValidator(storable_text)]
 
 
 def _not_found() -> Response:
@@ -70,6 +71,7 @@ async def change_password(principal: CurrentPrincipal, services: ServicesDep, re
     current, new = data.get("current_password"), data.get("new_password")
     if not isinstance(current, str) or not isinstance(new, str):
         raise InvalidRequest("current_password and new_password are required strings.")
+    current, new = text_param("current_password", current), text_param("new_password", new)
     user = await services.users.get_by_id(principal.user_id)
     if user is None:
         raise InvalidRequest("The user no longer exists.")

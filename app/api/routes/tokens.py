@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from app.api.deps import RefreshToken, ServicesDep
 from app.api.services import services_of
 from app.api.errors import NO_STORE
-from app.api.params import client_credentials, client_ip, read_json_object, read_params
+from app.api.params import client_credentials, client_ip, read_json_object, read_params, text_param
 from app.api.responses import header_tuples, json_response
 from app.api.schemas import LoginRequest, TokenForm, TokenResponse, error_responses
 from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, InvalidToken, OAuthError
@@ -85,6 +85,7 @@ async def login(request: Request, services: ServicesDep) -> Response:
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise InvalidRequest("username and password are required strings.")
+    username, password = text_param("username", username), text_param("password", password)
     try:
         tokens = await services.grants.issue(
             TokenRequest(
