@@ -10,13 +10,13 @@ neither stalls the event loop nor grows memory without bound.
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from passlib.context import CryptContext
+
+from app.security.scheduling import yield_to_loop
 
 T = TypeVar("T")
 HASHING_NICE = 10  # the hashing threads yield the core to the event loop (Linux, per thread)
@@ -48,13 +48,10 @@ class PasswordHasher(Protocol):
 def _lower_priority() -> None:
     """Run in each hashing thread as it starts. On one core shared with the event loop, a
     hash at normal priority takes its full time slices while requests wait: the storm row
-    of bench/README.md measured /protected's p99 during 50 logging-in clients. At nice 10
-    the scheduler hands the loop the core whenever it has work. Best effort: where threads
-    have no priority of their own (not Linux), nothing changes."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
-    except (AttributeError, OSError):
-        pass
+    of bench/README.md measured /protected's p99 during 50 logging-in clients. At nice 10,
+    with the longest time slice (see `scheduling`), the scheduler hands the loop the core
+    whenever it has work."""
+    yield_to_loop(HASHING_NICE)
 
 
 class CryptPasswordHasher:
