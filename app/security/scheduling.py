@@ -2,13 +2,15 @@
 
 Two settings, made by the thread itself as it starts:
 - a lower priority (nice 10): while the loop has work, a hash gets ~1/10 of the core;
-- the longest time slice the kernel grants (100 ms, Linux 6.12+). Since 6.12 a waking
-  thread whose slice is shorter than the running one's may preempt it at once
-  (the scheduler's PREEMPT_SHORT). With equal slices, the event loop woken by a request
-  waited for the hash's slice to be used up, checked only at the next timer tick: 4 ms
-  at the common HZ=250. Traced with `bench/storm_sched.py`, the loop's wait for the core
-  at wake-up during a login storm went from p99 2.1–2.3 ms to 57–71 µs. The hash's share
-  of the core is set by its priority alone, so a login on a busy core takes no longer.
+- the longest time slice the kernel grants (100 ms, Linux 6.12+). The fair scheduler
+  (EEVDF) lets a thread that has just been given the core keep it for its slice (1.4 ms
+  by default on 2 cores, enforced at the next timer tick: every 4 ms at HZ=250); a woken
+  thread cuts in at once only if its own slice is the shorter (PREEMPT_SHORT). With the
+  hash's slice the longer one, the event loop woken by a request takes the core at once.
+  Traced with `bench/storm_sched.py` during a login storm, the loop's wait for the core
+  at wake-up went from p99 91–190 µs to 63–113 µs, and /protected's p99 was lower in each
+  of 6 interleaved pairs (bench/README.md, twelfth session). The hash's share of the core
+  is set by its priority alone, so a login takes no longer.
 
 Where the kernel lacks custom slices, or the call is refused (an older kernel ignores the
 slice; a seccomp filter may refuse the call), the priority is still lowered with

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from benchlib import servers
@@ -23,6 +24,7 @@ class AB:
     work: Path
     old_tree: Path
     mode: Mode
+    args: argparse.Namespace
     started: list[Server] = dataclasses.field(default_factory=list)
 
     def server(self, key: str, variant: str, *, workers: int = 1) -> Server:
@@ -46,11 +48,15 @@ class AB:
             server.stop()
 
 
-def ab_setup(name: str, *, reps: int, duration: int) -> AB:
+def ab_setup(name: str, *, reps: int, duration: int,
+             options: Callable[[argparse.ArgumentParser], object] | None = None) -> AB:
+    """`options` adds a script's own arguments; they come back in `AB.args`."""
     parser = argparse.ArgumentParser()
     parser.add_argument("revision", help="the other state of app/, e.g. HEAD~1")
     parser.add_argument("--reps", type=int, default=reps)
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix=f"ab-{name}-"))
     mode = dataclasses.replace(QUICK, name="ab", reps=args.reps, duration=duration)
-    return AB(args.revision, work, app_at(args.revision, work), mode)
+    return AB(args.revision, work, app_at(args.revision, work), mode, args)

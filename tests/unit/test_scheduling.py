@@ -54,7 +54,7 @@ def in_thread(fn: Callable[[], None]) -> dict[str, int]:
 @needs_slices
 async def test_hashing_threads_take_the_longest_slice_and_the_loop_keeps_its_own() -> None:
     """So the event loop, woken on the same core, preempts a hash at once (bench/README.md,
-    twelfth session: its wait for the core at wake-up, p99 2.1–2.3 ms → 57–71 µs)."""
+    twelfth session: its wait for the core at wake-up, p99 91–190 µs → 63–113 µs)."""
     loop = sched(threading.get_native_id())
     hasher = CryptPasswordHasher(concurrency=1)
     try:
