@@ -1,7 +1,8 @@
 """What the event loop waits for during a login storm, from the kernel's scheduler events:
 our server (one worker, pinned to the server core as the harness runs it) under the storm
 row's load (50 clients running password grants, the paced /protected probe), with the
-`sched_waking` / `sched_switch` tracepoints recorded on the server's core for a few seconds.
+`sched_waking` / `sched_switch` tracepoints recorded for a few seconds (every core: a
+request's wake-up is recorded on wrk's).
 
 It prints how long the event loop's thread waited for its core, when woken (a request
 came in) and when switched out while it still had work, and which threads held the core
@@ -28,23 +29,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchlib import servers, wrk  # noqa: E402
+from benchlib.config import (  # noqa: E402
+    SERVER_CORE,
+    STORM_LOGIN_CONNECTIONS,
+    STORM_PROBE_CONNECTIONS,
+    STORM_PROBE_DELAY_MS,
+)
+from benchlib.procs import Server  # noqa: E402
+
 TRACEFS = Path("/sys/kernel/tracing")
 EVENT = re.compile(r"\[(\d+)\].*\s(\d+\.\d+): (sched_waking|sched_switch): (.*)$")
 FIELD = re.compile(r"(\w+)=(\S+)")
 
 
 def tracing(on: bool) -> None:
+    """On: a clean buffer, both events, every core. Off: stopped, the events disabled
+    again (the buffer stays, to be read)."""
     if not (TRACEFS / "trace").exists():
         subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)], check=True)
+    (TRACEFS / "tracing_on").write_text("0")
     if on:
-        (TRACEFS / "tracing_on").write_text("0")
         (TRACEFS / "trace").write_text("")
         (TRACEFS / "buffer_size_kb").write_text("65536")
-        # every core: a wake-up is recorded on the waker's core (wrk's, for a request)
-        (TRACEFS / "tracing_cpumask").write_text(f"{(1 << os.cpu_count()) - 1:x}")  # type: ignore[operator]
-        for event in ("sched_waking", "sched_switch"):
-            (TRACEFS / "events" / "sched" / event / "enable").write_text("1")
-    (TRACEFS / "tracing_on").write_text("1" if on else "0")
+        (TRACEFS / "tracing_cpumask").write_text(f"{(1 << (os.cpu_count() or 1)) - 1:x}")
+    for event in ("sched_waking", "sched_switch"):
+        (TRACEFS / "events" / "sched" / event / "enable").write_text("1" if on else "0")
+    if on:
+        (TRACEFS / "tracing_on").write_text("1")
 
 
 def thread_roles(pid: int) -> dict[int, str]:
@@ -130,21 +142,19 @@ def role(tid: int, roles: dict[int, str]) -> str:
     return "idle" if tid == 0 else roles.get(tid, "other process")
 
 
-def one_login_saturated(server: object, token: str, logins: int = 3) -> str:
+def one_login_saturated(server: Server, token: str, logins: int = 3) -> str:
     """Seconds per password grant, one after another, while /protected keeps the server's
     core busy: what the hashing thread's scheduling costs a login on a busy server."""
-    from benchlib import servers, wrk
-
     work = Path(tempfile.mkdtemp(prefix="storm-sched-saturated-"))
     script = wrk.write_script(work / "plain.lua")
-    load = wrk.start(server.base + "/protected", seconds=4 + 3 * logins,  # type: ignore[attr-defined]
+    load = wrk.start(server.base + "/protected", seconds=4 + 3 * logins,
                      connections=32, script=script, headers={"Authorization": f"Bearer {token}"})
     try:
         time.sleep(2)
         took = []
         for _ in range(logins):
             start = time.perf_counter()
-            servers.login(server)  # type: ignore[arg-type]
+            servers.login(server)
             took.append(time.perf_counter() - start)
     finally:
         served = wrk.finish(load)
@@ -152,9 +162,6 @@ def one_login_saturated(server: object, token: str, logins: int = 3) -> str:
 
 
 def main() -> None:
-    from benchlib import servers, wrk
-    from benchlib.config import SERVER_CORE, STORM_LOGIN_CONNECTIONS, STORM_PROBE_CONNECTIONS, STORM_PROBE_DELAY_MS
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--idle", action="store_true", help="the probe alone, no storm")
@@ -181,9 +188,11 @@ def main() -> None:
                             connections=STORM_PROBE_CONNECTIONS, script=probe,
                             headers={"Authorization": f"Bearer {token}"})
         time.sleep(1)
-        tracing(True)
-        time.sleep(args.seconds)
-        tracing(False)
+        try:
+            tracing(True)
+            time.sleep(args.seconds)
+        finally:
+            tracing(False)
         loop_tid = max(pids)  # the worker process: its main thread runs the loop
         roles = thread_roles(loop_tid)
         result = wrk.finish(probing)
