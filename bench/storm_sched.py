@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,8 +90,8 @@ def analyse(lines: list[str], loop_tid: int, roles: dict[int, str], cpu: int) ->
     preempted: float | None = None  # the loop was switched out runnable
     waits: list[float] = []
     preemptions: list[float] = []
-    held: Counter[str] = Counter()  # who ran on the core while the loop waited, µs
-    oncore: Counter[str] = Counter()
+    held: dict[str, float] = defaultdict(float)  # who ran on the core while the loop waited, µs
+    oncore: dict[str, float] = defaultdict(float)
     running: tuple[int, float] | None = None  # (tid, since) on the server's core
     for line in lines:
         m = EVENT.search(line)
@@ -126,9 +126,13 @@ def analyse(lines: list[str], loop_tid: int, roles: dict[int, str], cpu: int) ->
         long = [x for x in preemptions if x >= 500]
         print(f"loop preempted while it had work: {summary(preemptions)}; "
               f"{len(long)} of them ≥ 0.5 ms, {sum(long) / 1000:.1f} ms in all")
-    print("core time (ms):", ", ".join(f"{k} {v / 1000:.0f}" for k, v in oncore.most_common()))
+    print("core time (ms):", ", ".join(f"{k} {v / 1000:.0f}" for k, v in most_first(oncore)))
     print("who held the core while the loop waited (ms):",
-          ", ".join(f"{k} {v / 1000:.1f}" for k, v in held.most_common()))
+          ", ".join(f"{k} {v / 1000:.1f}" for k, v in most_first(held)))
+
+
+def most_first(totals: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(totals.items(), key=lambda kv: -kv[1])
 
 
 def summary(us: list[float]) -> str:
