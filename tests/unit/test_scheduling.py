@@ -80,10 +80,14 @@ def test_a_thread_already_nicer_keeps_its_priority() -> None:
     assert seen == {"prio": 135, "se.slice": scheduling.LONGEST_SLICE_NS}
 
 
-def test_without_custom_slices_the_priority_is_still_lowered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An architecture whose call number is unknown (or a kernel that refuses the call)
-    falls back to setpriority(2): the thread is nicer and keeps the slice it inherited."""
-    monkeypatch.setattr(scheduling, "_SYS_SCHED_SETATTR", {})
+@pytest.mark.parametrize("calls", [{}, {platform.machine(): 99_999}], ids=["unknown architecture", "call refused"])
+def test_without_custom_slices_the_priority_is_still_lowered(
+    monkeypatch: pytest.MonkeyPatch, calls: dict[str, int]
+) -> None:
+    """An architecture whose call number is unknown, or a kernel that refuses the call
+    (here: a number no kernel has, ENOSYS, as a seccomp filter would answer EPERM), falls
+    back to setpriority(2): the thread is nicer and keeps the slice it inherited."""
+    monkeypatch.setattr(scheduling, "_SYS_SCHED_SETATTR", calls)
     inherited = sched(threading.get_native_id())
     seen = in_thread(lambda: scheduling.yield_to_loop(10))
     assert seen["prio"] == max(inherited["prio"], 130)
