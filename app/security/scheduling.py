@@ -36,7 +36,9 @@ LONGEST_SLICE_NS = 100_000_000  # the kernel clamps a custom slice to 0.1–100 
 
 def yield_to_loop(nice: int, slice_ns: int = LONGEST_SLICE_NS) -> None:
     """Lower the calling thread's priority to `nice` (never raise it) and ask for a long
-    time slice, so a thread woken on the same core (the event loop) preempts it."""
+    time slice, so a thread woken on the same core (the event loop) preempts it. Never
+    raises: it runs as a thread pool's initializer, and an initializer that raises breaks
+    the pool, which would fail every login."""
     try:
         tid = threading.get_native_id()
         nice = max(nice, os.getpriority(os.PRIO_PROCESS, tid))
@@ -51,13 +53,13 @@ def yield_to_loop(nice: int, slice_ns: int = LONGEST_SLICE_NS) -> None:
 
 def _set_slice(nice: int, slice_ns: int) -> bool:
     number = _SYS_SCHED_SETATTR.get(platform.machine())
-    if number is None or not hasattr(os, "sched_getscheduler"):
+    if number is None:
         return False
-    policy = os.sched_getscheduler(0)
-    if policy not in (os.SCHED_OTHER, os.SCHED_BATCH):
-        return False  # real-time or idle: a slice means something else there, or nothing
-    attr = ctypes.create_string_buffer(_SCHED_ATTR.pack(_SCHED_ATTR.size, policy, 0, nice, 0, slice_ns, 0, 0))
     try:
+        policy = os.sched_getscheduler(0)  # a seccomp filter may refuse this one too
+        if policy not in (os.SCHED_OTHER, os.SCHED_BATCH):
+            return False  # real-time or idle: a slice means something else there, or nothing
+        attr = ctypes.create_string_buffer(_SCHED_ATTR.pack(_SCHED_ATTR.size, policy, 0, nice, 0, slice_ns, 0, 0))
         return int(ctypes.CDLL(None, use_errno=True).syscall(number, 0, attr, 0)) == 0
     except (OSError, AttributeError):
         return False

@@ -263,7 +263,6 @@ async def test_queued_login_counters_commit_in_one_transaction(settings: Setting
         assert sorted(counts) == [5, 5]  # the user's bucket and the client IP's
 
 
-
 def mark(name: str) -> Any:
     def work(con: sqlite3.Connection) -> str:
         con.execute("INSERT INTO mark VALUES (?)", (name,))

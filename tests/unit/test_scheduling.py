@@ -92,3 +92,21 @@ def test_without_custom_slices_the_priority_is_still_lowered(
     seen = in_thread(lambda: scheduling.yield_to_loop(10))
     assert seen["prio"] == max(inherited["prio"], 130)
     assert seen.get("se.slice") == inherited.get("se.slice")
+
+
+async def test_a_refused_look_up_never_breaks_the_hashing_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings run as the hashing pool's initializer: had it raised (here the policy
+    look-up refused, as a seccomp filter may), the pool would be broken and every login
+    would fail. Hashing works, and the thread is still nicer."""
+
+    def refused(pid: int) -> int:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(scheduling.os, "sched_getscheduler", refused)
+    hasher = CryptPasswordHasher(concurrency=1)
+    try:
+        assert await hasher.verify("p", await hasher.hash("p"))
+        hashing = sched(await hasher._run(threading.get_native_id))
+    finally:
+        hasher.close()
+    assert hashing["prio"] >= 120 + HASHING_NICE
