@@ -51,17 +51,22 @@ def in_thread(fn: Callable[[], None]) -> dict[str, int]:
     return seen
 
 
+async def hashing_thread() -> dict[str, int]:
+    """A real hash and verification, then the hashing thread's scheduling, read in it."""
+    hasher = CryptPasswordHasher(concurrency=1)
+    try:
+        assert await hasher.verify("p", await hasher.hash("p"))
+        return sched(await hasher._run(threading.get_native_id))
+    finally:
+        hasher.close()
+
+
 @needs_slices
 async def test_hashing_threads_take_the_longest_slice_and_the_loop_keeps_its_own() -> None:
     """So the event loop, woken on the same core, preempts a hash at once (bench/README.md,
     twelfth session: its wait for the core at wake-up, p99 91–190 µs → 63–113 µs)."""
     loop = sched(threading.get_native_id())
-    hasher = CryptPasswordHasher(concurrency=1)
-    try:
-        assert await hasher.verify("p", await hasher.hash("p"))
-        hashing = sched(await hasher._run(threading.get_native_id))
-    finally:
-        hasher.close()
+    hashing = await hashing_thread()
     assert hashing["se.slice"] == scheduling.LONGEST_SLICE_NS != loop["se.slice"]
     assert hashing["prio"] == max(loop["prio"], 120 + HASHING_NICE)
     assert sched(threading.get_native_id()) == loop  # the loop's thread is untouched
@@ -103,10 +108,5 @@ async def test_a_refused_look_up_never_breaks_the_hashing_pool(monkeypatch: pyte
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(scheduling.os, "sched_getscheduler", refused)
-    hasher = CryptPasswordHasher(concurrency=1)
-    try:
-        assert await hasher.verify("p", await hasher.hash("p"))
-        hashing = sched(await hasher._run(threading.get_native_id))
-    finally:
-        hasher.close()
+    hashing = await hashing_thread()
     assert hashing["prio"] >= 120 + HASHING_NICE
