@@ -12,11 +12,12 @@ from app.api.deps import CurrentPrincipal, ServicesDep
 from app.api.errors import NO_STORE
 from app.api.params import bearer_token, client_ip, read_params
 from app.api.responses import Rendered, render
+from app.api.routing import PlannedRoute
 from app.oauth.audit import RequestContext
 from app.api.schemas import LogoutResponse, Me, ProtectedResponse, error_responses
 from app.errors import InvalidRequest, InvalidToken, MissingToken
 
-router = APIRouter()
+router = APIRouter(route_class=PlannedRoute)
 
 
 async def _logout_token(request: Request) -> str:

@@ -1,0 +1,149 @@
+"""`PlannedRoute`: a route whose dependencies are solved by a plan made once, when the
+route is built, instead of by FastAPI's general solver on every request.
+
+FastAPI solves a route's dependencies afresh for every request. For the route and for
+each dependency it classifies the callable, parses the query string and cookies, builds
+a cache key, a scratch Response and a SecurityScopes: ~60,000 CPU instructions per
+dependency even for one that needs none of it, ~11 % of a bare route's throughput
+(bench/README.md, the `bound-dep` row). A route whose endpoint and dependencies take
+nothing from the request but the request itself (and, for a security dependency, its
+scopes) does the same thing on every request: these calls, with these arguments, in
+this order. /protected with `access_token_required` is one, and so is any route of a
+service protected by it. The plan is worked out once from the dependant FastAPI built;
+the request then costs the calls themselves.
+
+Everything else stays FastAPI's, so no behaviour differs: a route of any other shape,
+a FastAPI whose dependency model is not the one checked here, a dependency override in
+place (as tests set them), FastAPI's own telemetry recording the request — each is
+served by FastAPI's own handler, chosen when the route is built or per request.
+
+Use it for a router of your own: `APIRouter(route_class=PlannedRoute)`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from fastapi.security import SecurityScopes
+
+try:  # FastAPI 0.16x: whether its OpenTelemetry instrumentation records this request
+    from fastapi.telemetry import get_telemetry_data as _telemetry_data
+except ImportError:  # older FastAPI: no instrumentation to honour
+    def _telemetry_data() -> Any:
+        return None
+
+try:  # FastAPI 0.16x: a route included through a router is built for an "effective" copy
+    from fastapi.routing import _effective_route_context_var as _effective_route
+except ImportError:
+    _effective_route = None
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# Parameter kinds the plan cannot provide; any one of them in a dependant means FastAPI's
+# handler. `dependencies` is absent: a dependency's own sub-dependencies are checked apart.
+_PARSED = ("path_params", "query_params", "header_params", "cookie_params", "body_params")
+_OTHER_ARGS = ("websocket_param_name", "http_connection_param_name", "response_param_name",
+               "background_tasks_param_name")
+# The dependant fields this module reads: FastAPI 0.16x's. Another shape means another
+# FastAPI, whose solving this module has not been checked against.
+_FIELDS = (*_PARSED, *_OTHER_ARGS, "dependencies", "name", "call", "request_param_name",
+           "security_scopes_param_name", "own_oauth_scopes", "parent_oauth_scopes", "concurrency")
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One dependency: awaited as `call(**{request_arg: request, scopes_arg: scopes})`."""
+
+    name: str | None  # the endpoint's parameter it fills; None for `dependencies=[...]`
+    call: Callable[..., Awaitable[Any]]
+    request_arg: str | None
+    scopes_arg: str | None
+    scopes: tuple[str, ...]
+
+
+class PlannedRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        solved_by_fastapi = super().get_route_handler()
+        route = self
+        context = _effective_route.get() if _effective_route is not None else None
+        if context is not None and getattr(context, "original_route", None) is self:
+            route = context  # the copy FastAPI builds this handler for (an included router)
+        plan = _plan(getattr(route, "dependant", None), getattr(route, "endpoint", None))
+        if plan is None:
+            return solved_by_fastapi
+        steps, endpoint, request_arg = plan
+        provider = getattr(route, "dependency_overrides_provider", None)
+
+        async def planned(request: Request) -> Response:
+            if (provider is not None and provider.dependency_overrides) or _telemetry_data() is not None:
+                return await solved_by_fastapi(request)
+            values: dict[str, Any] = {}
+            for step in steps:
+                arguments: dict[str, Any] = {}
+                if step.request_arg is not None:
+                    arguments[step.request_arg] = request
+                if step.scopes_arg is not None:  # a new one per call, as FastAPI gives
+                    arguments[step.scopes_arg] = SecurityScopes(scopes=list(step.scopes))
+                value = await step.call(**arguments)
+                if step.name is not None:
+                    values[step.name] = value
+            if request_arg is not None:
+                values[request_arg] = request
+            response = await endpoint(**values)
+            if not isinstance(response, Response):  # the plan was made for its annotation
+                raise TypeError(f"{endpoint.__qualname__} is annotated to return a Response")
+            return response
+
+        return planned
+
+
+def _plan(dependant: Any, endpoint: Any) -> tuple[tuple[_Step, ...], Callable[..., Awaitable[Any]], str | None] | None:
+    """The steps for a route FastAPI would solve to exactly these calls, else None."""
+    if dependant is None or not all(hasattr(dependant, name) for name in _FIELDS):
+        return None
+    if dependant.call is not endpoint or not _is_async_function(endpoint) or not _returns_response(endpoint):
+        return None
+    if _needs_more(dependant) or dependant.security_scopes_param_name is not None:
+        return None
+    steps: list[_Step] = []
+    for sub in dependant.dependencies:
+        if sub.dependencies or _needs_more(sub) or sub.concurrency is not None:
+            return None
+        if not _is_async_function(sub.call) or any(step.call is sub.call for step in steps):
+            return None  # a sync one runs in a thread; a repeated one is FastAPI's cache
+        scopes = list(sub.parent_oauth_scopes or [])
+        scopes += [scope for scope in sub.own_oauth_scopes or [] if scope not in scopes]
+        steps.append(_Step(sub.name, sub.call, sub.request_param_name, sub.security_scopes_param_name,
+                           tuple(scopes)))
+    return tuple(steps), endpoint, dependant.request_param_name
+
+
+def _needs_more(dependant: Any) -> bool:
+    return any(getattr(dependant, name) for name in _PARSED) or any(
+        getattr(dependant, name) is not None for name in _OTHER_ARGS
+    )
+
+
+def _is_async_function(call: Any) -> bool:
+    """A coroutine function, or an instance whose __call__ is one (a security scheme).
+    Anything FastAPI would classify otherwise (a class, a sync or generator callable, a
+    decorated wrapper) is not planned."""
+    if inspect.isclass(call):
+        return False
+    if inspect.isroutine(call):
+        return inspect.iscoroutinefunction(call)
+    return inspect.iscoroutinefunction(getattr(type(call), "__call__", None))
+
+
+def _returns_response(endpoint: Callable[..., Any]) -> bool:
+    """Annotated to return a Response: FastAPI hands those on untouched, where any other
+    value is validated and serialised (not planned)."""
+    try:
+        annotation = inspect.signature(endpoint, eval_str=True).return_annotation
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: not planned
+        return False
+    return inspect.isclass(annotation) and issubclass(annotation, Response)
