@@ -22,8 +22,10 @@ Use it for a router of your own: `APIRouter(route_class=PlannedRoute)`.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +33,18 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import SecurityScopes
 
-try:  # FastAPI 0.16x: whether its OpenTelemetry instrumentation records this request
-    from fastapi.telemetry import get_telemetry_data as _telemetry_data
-except ImportError:  # older FastAPI: no instrumentation to honour
-    def _telemetry_data() -> Any:
+
+def _optional(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
         return None
 
-try:  # FastAPI 0.16x: a route included through a router is built for an "effective" copy
-    from fastapi.routing import _effective_route_context_var as _effective_route
-except ImportError:
-    _effective_route = None
+
+# FastAPI 0.16x: whether its OpenTelemetry instrumentation records this request
+_telemetry_data: Callable[[], object] | None = _optional("fastapi.telemetry", "get_telemetry_data")
+# FastAPI 0.16x: a route included through a router is built for an "effective" copy of it
+_effective_route: ContextVar[Any] | None = _optional("fastapi.routing", "_effective_route_context_var")
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 # Parameter kinds the plan cannot provide; any one of them in a dependant means FastAPI's
@@ -66,6 +70,8 @@ class _Step:
 
 
 class PlannedRoute(APIRoute):
+    planned = False  # whether the last handler built for it follows a plan (tests, tools)
+
     def get_route_handler(self) -> Handler:
         solved_by_fastapi = super().get_route_handler()
         route = self
@@ -73,13 +79,16 @@ class PlannedRoute(APIRoute):
         if context is not None and getattr(context, "original_route", None) is self:
             route = context  # the copy FastAPI builds this handler for (an included router)
         plan = _plan(getattr(route, "dependant", None), getattr(route, "endpoint", None))
+        self.planned = plan is not None
         if plan is None:
             return solved_by_fastapi
         steps, endpoint, request_arg = plan
         provider = getattr(route, "dependency_overrides_provider", None)
 
         async def planned(request: Request) -> Response:
-            if (provider is not None and provider.dependency_overrides) or _telemetry_data() is not None:
+            if (provider is not None and provider.dependency_overrides) or (
+                _telemetry_data is not None and _telemetry_data() is not None
+            ):
                 return await solved_by_fastapi(request)
             values: dict[str, Any] = {}
             for step in steps:

@@ -77,7 +77,8 @@ async def test_requests_do_not_look_up_providers(
 def test_spans_when_a_provider_is_configured(tmp_path: Path) -> None:
     """A global provider is set once per process, so this runs in its own: a recording
     tracer provider set before the app is built, as `opentelemetry-instrument` does,
-    sees FastAPI's server span for the request."""
+    sees FastAPI's server span for the request, and its dependency span on a planned
+    route too."""
     script = textwrap.dedent(
         f"""
         import asyncio, sys
@@ -107,6 +108,7 @@ def test_spans_when_a_provider_is_configured(tmp_path: Path) -> None:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 assert (await http.get("/healthz")).status_code == 200
+                assert (await http.get("/protected")).status_code == 401  # a planned route
             await app.state.services.aclose()
 
         asyncio.run(main())
@@ -117,6 +119,8 @@ def test_spans_when_a_provider_is_configured(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "('GET', '/healthz')" in done.stdout, done.stdout
+    # app.api.routing hands a recorded request to FastAPI's handler: its spans are there
+    assert "('GET', '/protected'), ('fastapi.dependencies', None)" in done.stdout, done.stdout
 
 
 def test_a_no_op_provider_counts_as_nothing_configured() -> None:

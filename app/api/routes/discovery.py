@@ -7,12 +7,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ServicesDep
+from app.api.routing import PlannedRoute
 from app.api.schemas import error_responses
 from app.api.trust_schemas import JsonWebKeySet, ServerMetadata
 from app.oauth.clients import SUPPORTED_GRANTS
 from app.settings import Settings
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(tags=["discovery"], route_class=PlannedRoute)
 
 TOKEN_PATH = "/user/oauth/token"
 REVOKE_PATH = "/oauth/revoke"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import RefreshToken, ServicesDep
+from app.api.routing import PlannedRoute
 from app.api.services import services_of
 from app.api.errors import NO_STORE
 from app.api.params import client_credentials, client_ip, read_json_object, read_params, text_param
@@ -14,7 +15,7 @@ from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, Invalid
 from app.oauth.grants import TokenRequest
 from app.oauth.issuer import IssuedTokens
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=PlannedRoute)
 
 
 _NO_STORE = header_tuples(NO_STORE)
