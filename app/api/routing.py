@@ -50,23 +50,36 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 # Parameter kinds the plan cannot provide; any one of them in a dependant means FastAPI's
 # handler. `dependencies` is absent: a dependency's own sub-dependencies are checked apart.
 _PARSED = ("path_params", "query_params", "header_params", "cookie_params", "body_params")
-_OTHER_ARGS = ("websocket_param_name", "http_connection_param_name", "response_param_name",
-               "background_tasks_param_name")
+_OTHER_ARGS = ("websocket_param_name", "response_param_name", "background_tasks_param_name")
 # The dependant fields this module reads: FastAPI 0.16x's. Another shape means another
 # FastAPI, whose solving this module has not been checked against.
 _FIELDS = (*_PARSED, *_OTHER_ARGS, "dependencies", "name", "call", "request_param_name",
-           "security_scopes_param_name", "own_oauth_scopes", "parent_oauth_scopes", "concurrency")
+           "http_connection_param_name", "security_scopes_param_name", "own_oauth_scopes", "parent_oauth_scopes", "concurrency")
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """One dependency: awaited as `call(**{request_arg: request, scopes_arg: scopes})`."""
+    """A call and where its arguments come from: the steps before it (its own
+    dependencies, in order), the request, and the scopes FastAPI would give it."""
 
-    name: str | None  # the endpoint's parameter it fills; None for `dependencies=[...]`
+    name: str | None  # the parameter its value fills; None for `dependencies=[...]`
     call: Callable[..., Awaitable[Any]]
-    request_arg: str | None
+    steps: tuple[_Step, ...]
+    request_args: tuple[str, ...]  # a Request or an HTTPConnection parameter: the request
     scopes_arg: str | None
     scopes: tuple[str, ...]
+
+    async def run(self, request: Request) -> Any:
+        arguments: dict[str, Any] = {}
+        for step in self.steps:
+            value = await step.run(request)
+            if step.name is not None:
+                arguments[step.name] = value
+        for name in self.request_args:
+            arguments[name] = request
+        if self.scopes_arg is not None:  # a new one per call, as FastAPI gives
+            arguments[self.scopes_arg] = SecurityScopes(scopes=list(self.scopes))
+        return await self.call(**arguments)
 
 
 class PlannedRoute(APIRoute):
@@ -82,7 +95,6 @@ class PlannedRoute(APIRoute):
         self.planned = plan is not None
         if plan is None:
             return solved_by_fastapi
-        steps, endpoint, request_arg = plan
         provider = getattr(route, "dependency_overrides_provider", None)
 
         async def planned(request: Request) -> Response:
@@ -90,45 +102,42 @@ class PlannedRoute(APIRoute):
                 _telemetry_data is not None and _telemetry_data() is not None
             ):
                 return await solved_by_fastapi(request)
-            values: dict[str, Any] = {}
-            for step in steps:
-                arguments: dict[str, Any] = {}
-                if step.request_arg is not None:
-                    arguments[step.request_arg] = request
-                if step.scopes_arg is not None:  # a new one per call, as FastAPI gives
-                    arguments[step.scopes_arg] = SecurityScopes(scopes=list(step.scopes))
-                value = await step.call(**arguments)
-                if step.name is not None:
-                    values[step.name] = value
-            if request_arg is not None:
-                values[request_arg] = request
-            response = await endpoint(**values)
+            response = await plan.run(request)
             if not isinstance(response, Response):  # the plan was made for its annotation
-                raise TypeError(f"{endpoint.__qualname__} is annotated to return a Response")
+                raise TypeError(f"{plan.call.__qualname__} is annotated to return a Response")
             return response
 
         return planned
 
 
-def _plan(dependant: Any, endpoint: Any) -> tuple[tuple[_Step, ...], Callable[..., Awaitable[Any]], str | None] | None:
-    """The steps for a route FastAPI would solve to exactly these calls, else None."""
+def _plan(dependant: Any, endpoint: Any) -> _Step | None:
+    """The endpoint's step, for a route FastAPI would solve to exactly these calls."""
     if dependant is None or not all(hasattr(dependant, name) for name in _FIELDS):
         return None
-    if dependant.call is not endpoint or not _is_async_function(endpoint) or not _returns_response(endpoint):
+    if dependant.call is not endpoint or not _returns_response(endpoint):
         return None
-    if _needs_more(dependant) or dependant.security_scopes_param_name is not None:
-        return None
-    steps: list[_Step] = []
+    return _step(dependant, [])
+
+
+def _step(dependant: Any, seen: list[Any]) -> _Step | None:
+    if _needs_more(dependant) or dependant.concurrency is not None or not _is_async_function(dependant.call):
+        return None  # something to parse or validate; a sync call runs in a thread
+    if any(call is dependant.call for call in seen):
+        return None  # a call met twice: FastAPI's per-request cache decides which runs
+    seen.append(dependant.call)
+    steps = []
     for sub in dependant.dependencies:
-        if sub.dependencies or _needs_more(sub) or sub.concurrency is not None:
+        step = _step(sub, seen)
+        if step is None:
             return None
-        if not _is_async_function(sub.call) or any(step.call is sub.call for step in steps):
-            return None  # a sync one runs in a thread; a repeated one is FastAPI's cache
-        scopes = list(sub.parent_oauth_scopes or [])
-        scopes += [scope for scope in sub.own_oauth_scopes or [] if scope not in scopes]
-        steps.append(_Step(sub.name, sub.call, sub.request_param_name, sub.security_scopes_param_name,
-                           tuple(scopes)))
-    return tuple(steps), endpoint, dependant.request_param_name
+        steps.append(step)
+    scopes = list(dependant.parent_oauth_scopes or [])
+    scopes += [scope for scope in dependant.own_oauth_scopes or [] if scope not in scopes]
+    request_args = tuple(
+        name for name in (dependant.http_connection_param_name, dependant.request_param_name) if name is not None
+    )
+    return _Step(dependant.name, dependant.call, tuple(steps), request_args,
+                 dependant.security_scopes_param_name, tuple(scopes))
 
 
 def _needs_more(dependant: Any) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import SecurityScopes
+from starlette.requests import HTTPConnection
 
 from app.api import routing
 from app.api.routing import PlannedRoute
@@ -35,13 +36,18 @@ async def granted(security_scopes: SecurityScopes, request: Request) -> list[str
 
 
 class Scheme:
-    """An instance whose __call__ is a coroutine: how security schemes are written."""
+    """An instance whose __call__ is a coroutine, taking the connection: how FastAPI's
+    security schemes are written."""
 
-    async def __call__(self, request: Request) -> str:
-        return request.method
+    async def __call__(self, connection: HTTPConnection) -> str:
+        return str(connection.scope["method"])
 
 
 scheme = Scheme()
+
+
+async def bearer_of(name: Annotated[str, Depends(caller)], method: Annotated[str, Depends(scheme)]) -> str:
+    return f"{method} {name}"
 
 
 async def marks(request: Request) -> None:
@@ -59,6 +65,10 @@ def shapes(router: APIRouter) -> None:
     @router.get("/scoped")
     async def scoped(scopes: Annotated[list[str], Security(granted, scopes=["a", "b"])]) -> JSONResponse:
         return JSONResponse({"scopes": scopes}, status_code=203, headers={"x-kept": "1"})
+
+    @router.get("/nested")
+    async def nested_ok(bearer: Annotated[str, Depends(bearer_of)]) -> Response:
+        return JSONResponse({"bearer": bearer})
 
     @router.get("/fails")
     async def fails(name: Annotated[str, Depends(caller)]) -> Response:
@@ -100,6 +110,7 @@ def solved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.parametrize(("path", "headers"), [
     ("/caller", {"x-caller": "ann"}), ("/caller", {}), ("/scoped", {}), ("/fails", {"x-caller": "bob"}),
+    ("/nested", {"x-caller": "cy"}), ("/nested", {}),
 ])
 async def test_answers_as_fastapi_solving_does(path: str, headers: dict[str, str], solved: list[str]) -> None:
     app = pair()
@@ -129,11 +140,11 @@ async def test_the_planned_routes_run_every_dependency_once_in_order() -> None:
 def test_the_server_plans_its_hot_paths(settings: Settings) -> None:
     app = create_app(settings)
     planned = {getattr(r, "path", None) for r in app.router.routes if getattr(r, "planned", False)}
-    assert {"/protected", "/user/oauth/token", "/login", "/.well-known/jwks.json"} <= planned
+    assert {"/protected", "/user/oauth/token", "/refresh", "/login", "/.well-known/jwks.json"} <= planned
     assert not {"/user/me", "/user/_logout", "/user/sessions"} & planned  # other shapes: FastAPI's
 
 
-async def sync_dependency(request: Request) -> str:
+async def letter(request: Request) -> str:
     return "x"
 
 
@@ -147,7 +158,7 @@ async def generator(request: Request) -> AsyncIterator[str]:
     calls.append("exit")
 
 
-async def nested(value: Annotated[str, Depends(sync_dependency)]) -> str:
+async def nested(value: Annotated[str, Depends(plain_sync)]) -> str:
     return value
 
 
@@ -167,7 +178,7 @@ def _not_planned_shapes() -> list[tuple[str, Callable[..., Any]]]:
     async def model() -> dict[str, str]:
         return {"v": "model"}
 
-    async def twice(a: Annotated[str, Depends(sync_dependency)], b: Annotated[str, Depends(sync_dependency)]) -> Response:
+    async def twice(a: Annotated[str, Depends(letter)], b: Annotated[str, Depends(letter)]) -> Response:
         return Response(a + b)
 
     async def response_param(response: Response) -> Response:
@@ -188,7 +199,7 @@ async def test_other_shapes_are_solved_by_fastapi(solved: list[str]) -> None:
     app.include_router(router)
     async with client(app) as http:
         bodies = [(await http.get("/" + path)).text for path, _ in _not_planned_shapes()]
-    assert bodies == ["q", "sync", "gen", "x", '{"v":"model"}', "xx", "r", "s"]
+    assert bodies == ["q", "sync", "gen", "sync", '{"v":"model"}', "xx", "r", "s"]
     assert calls == ["enter", "exit"]  # the generator's exit ran: FastAPI's own handling
     assert solved == ["/" + path.split("?")[0] for path, _ in _not_planned_shapes()]
 
