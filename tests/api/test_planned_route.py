@@ -245,3 +245,11 @@ async def test_recorded_telemetry_gets_fastapis_handler(monkeypatch: pytest.Monk
         monkeypatch.setattr(routing, "_telemetry_data", lambda: object())
         assert (await http.get("/planned/caller", headers={"x-caller": "a"})).json()["name"] == "a"
     assert solved == ["/planned/caller"]
+
+
+def test_the_openapi_document_is_fastapis() -> None:
+    paths = pair().openapi()["paths"]
+    for path in ("/caller", "/scoped", "/nested", "/fails"):
+        ours, theirs = paths[f"/planned{path}"]["get"], paths[f"/plain{path}"]["get"]
+        assert ours.pop("operationId") != theirs.pop("operationId")  # it names the path
+        assert ours == theirs
