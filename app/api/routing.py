@@ -147,14 +147,14 @@ def _needs_more(dependant: Any) -> bool:
 
 
 def _is_async_function(call: Any) -> bool:
-    """A coroutine function, or an instance whose __call__ is one (a security scheme).
-    Anything FastAPI would classify otherwise (a class, a sync or generator callable, a
-    decorated wrapper) is not planned."""
+    """A coroutine function, or an instance whose __call__ is one (a security scheme),
+    and so is what it wraps: FastAPI classifies a callable by what it wraps as well, and
+    would solve an async wrapper of a generator as a generator. Anything else (a class, a
+    sync or generator callable) is not planned."""
     if inspect.isclass(call):
         return False
-    if inspect.isroutine(call):
-        return inspect.iscoroutinefunction(call)
-    return inspect.iscoroutinefunction(getattr(type(call), "__call__", None))
+    function = call if inspect.isroutine(call) else getattr(type(call), "__call__", None)
+    return inspect.iscoroutinefunction(function) and inspect.iscoroutinefunction(inspect.unwrap(function))
 
 
 def _returns_response(endpoint: Callable[..., Any]) -> bool:
