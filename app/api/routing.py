@@ -12,21 +12,22 @@ this order. /protected with `access_token_required` is one, and so is any route 
 service protected by it. The plan is worked out once from the dependant FastAPI built;
 the request then costs the calls themselves.
 
-Everything else stays FastAPI's, so no behaviour differs: a route of any other shape,
-a FastAPI whose dependency model is not the one checked here, a dependency override in
-place (as tests set them), FastAPI's own telemetry recording the request — each is
-served by FastAPI's own handler, chosen when the route is built or per request.
+Everything else stays FastAPI's, so no behaviour differs: a route of any other shape, a
+FastAPI whose dependency model is not the one checked here (0.16x's, field for field), a
+dependency override in place (as tests set them), FastAPI's own telemetry recording the
+request — each is served by FastAPI's own handler, chosen when the route is built or per
+request.
 
 Use it for a router of your own: `APIRouter(route_class=PlannedRoute)`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
@@ -51,13 +52,17 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 # handler. `dependencies` is absent: a dependency's own sub-dependencies are checked apart.
 _PARSED = ("path_params", "query_params", "header_params", "cookie_params", "body_params")
 _OTHER_ARGS = ("websocket_param_name", "response_param_name", "background_tasks_param_name")
-# The dependant fields this module reads: FastAPI 0.16x's. Another shape means another
-# FastAPI, whose solving this module has not been checked against.
-_FIELDS = (*_PARSED, *_OTHER_ARGS, "dependencies", "name", "call", "request_param_name",
-           "http_connection_param_name", "security_scopes_param_name", "own_oauth_scopes", "parent_oauth_scopes", "concurrency")
+# FastAPI 0.16x's Dependant, field for field. A FastAPI whose Dependant has other fields
+# (a new kind of parameter, say) solves something this module does not know: its
+# routes are all FastAPI's.
+_DEPENDANT_FIELDS = frozenset({
+    *_PARSED, *_OTHER_ARGS, "dependencies", "name", "call", "request_param_name", "http_connection_param_name",
+    "security_scopes_param_name", "own_oauth_scopes", "parent_oauth_scopes", "use_cache", "path", "scope",
+    "concurrency",
+})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Step:
     """A call and where its arguments come from: the steps before it (its own
     dependencies, in order), the request, and the scopes FastAPI would give it."""
@@ -112,11 +117,17 @@ class PlannedRoute(APIRoute):
 
 def _plan(dependant: Any, endpoint: Any) -> _Step | None:
     """The endpoint's step, for a route FastAPI would solve to exactly these calls."""
-    if dependant is None or not all(hasattr(dependant, name) for name in _FIELDS):
+    if _fields(dependant) != _DEPENDANT_FIELDS:
         return None
     if dependant.call is not endpoint or not _returns_response(endpoint):
         return None
     return _step(dependant, [])
+
+
+def _fields(dependant: object) -> frozenset[str]:
+    if not dataclasses.is_dataclass(dependant):
+        return frozenset()
+    return frozenset(field.name for field in dataclasses.fields(dependant))
 
 
 def _step(dependant: Any, seen: list[Any]) -> _Step | None:

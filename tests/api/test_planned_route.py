@@ -253,3 +253,14 @@ def test_the_openapi_document_is_fastapis() -> None:
         ours, theirs = paths[f"/planned{path}"]["get"], paths[f"/plain{path}"]["get"]
         assert ours.pop("operationId") != theirs.pop("operationId")  # it names the path
         assert ours == theirs
+
+
+async def test_another_fastapis_dependency_model_gets_fastapis_handler(
+    monkeypatch: pytest.MonkeyPatch, solved: list[str]
+) -> None:
+    """A Dependant with fields this module does not know (a FastAPI that solves something
+    new): routes built then are not planned."""
+    monkeypatch.setattr(routing, "_DEPENDANT_FIELDS", routing._DEPENDANT_FIELDS - {"concurrency"})
+    async with client(pair()) as http:
+        assert (await http.get("/planned/caller", headers={"x-caller": "a"})).json()["name"] == "a"
+    assert solved == ["/planned/caller"]
