@@ -33,6 +33,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import SecurityScopes
+from starlette.responses import StreamingResponse
 
 
 def _optional(module: str, name: str) -> Any:
@@ -96,7 +97,7 @@ class PlannedRoute(APIRoute):
         context = _effective_route.get() if _effective_route is not None else None
         if context is not None and getattr(context, "original_route", None) is self:
             route = context  # the copy FastAPI builds this handler for (an included router)
-        plan = _plan(getattr(route, "dependant", None), getattr(route, "endpoint", None))
+        plan = _plan(route, solved_by_fastapi)
         self.planned = plan is not None
         if plan is None:
             return solved_by_fastapi
@@ -109,19 +110,46 @@ class PlannedRoute(APIRoute):
                 return await solved_by_fastapi(request)
             response = await plan.run(request)
             if not isinstance(response, Response):  # the plan was made for its annotation
-                raise TypeError(f"{plan.call.__qualname__} is annotated to return a Response")
+                name = getattr(plan.call, "__qualname__", repr(plan.call))
+                raise TypeError(f"{name} is annotated to return a Response but returned {type(response).__name__}")
             return response
 
         return planned
 
 
-def _plan(dependant: Any, endpoint: Any) -> _Step | None:
-    """The endpoint's step, for a route FastAPI would solve to exactly these calls."""
-    if _fields(dependant) != _DEPENDANT_FIELDS:
+def _plan(route: Any, solved_by_fastapi: Handler) -> _Step | None:
+    """The endpoint's step, for a route FastAPI would solve to exactly these calls. The
+    plan is made once: an integration that changes `route.dependant` afterwards must
+    rebuild the route's handler, as it must for FastAPI's own."""
+    dependant: Any = getattr(route, "dependant", None)
+    endpoint = getattr(route, "endpoint", None)
+    if _fields(dependant) != _DEPENDANT_FIELDS or not _handles(solved_by_fastapi, dependant):
         return None
-    if dependant.call is not endpoint or not _returns_response(endpoint):
+    if dependant.call is not endpoint or not _returns_response(endpoint) or _streams(route):
         return None
     return _step(dependant, [])
+
+
+def _handles(handler: Handler, dependant: object) -> bool:
+    """Whether FastAPI's handler was built for this very dependant: it keeps it in its
+    closure (0.16x). Otherwise the route may have been copied in a way this module does
+    not see (an inclusion's own dependencies, say), and it is not planned."""
+    for cell in getattr(handler, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is dependant:
+                return True
+        except ValueError:  # an empty cell
+            continue
+    return False
+
+
+def _streams(route: Any) -> bool:
+    """FastAPI streams what such a route's endpoint gives (server-sent events) instead of
+    awaiting it: not planned."""
+    response_class = getattr(route, "response_class", None)
+    response_class = getattr(response_class, "value", response_class)  # FastAPI's Default(...)
+    streaming = inspect.isclass(response_class) and issubclass(response_class, StreamingResponse)
+    return streaming or bool(getattr(route, "is_sse_stream", False) or getattr(route, "is_json_stream", False))
 
 
 def _fields(dependant: object) -> frozenset[str]:
@@ -131,11 +159,16 @@ def _fields(dependant: object) -> frozenset[str]:
 
 
 def _step(dependant: Any, seen: list[Any]) -> _Step | None:
-    if _needs_more(dependant) or dependant.concurrency is not None or not _is_async_function(dependant.call):
+    call = dependant.call
+    if _needs_more(dependant) or dependant.concurrency is not None or not _is_async_function(call):
         return None  # something to parse or validate; a sync call runs in a thread
-    if any(call is dependant.call for call in seen):
-        return None  # a call met twice: FastAPI's per-request cache decides which runs
-    seen.append(dependant.call)
+    try:
+        hash(call)  # FastAPI's per-request cache keys on it: an unhashable call fails there
+        if any(call == other for other in seen):
+            return None  # met twice (equal: two bound methods of one object): FastAPI's cache decides
+    except Exception:  # noqa: BLE001 - an unhashable or uncomparable callable: FastAPI's
+        return None
+    seen.append(call)
     steps = []
     for sub in dependant.dependencies:
         step = _step(sub, seen)
@@ -143,12 +176,14 @@ def _step(dependant: Any, seen: list[Any]) -> _Step | None:
             return None
         steps.append(step)
     scopes = list(dependant.parent_oauth_scopes or [])
-    scopes += [scope for scope in dependant.own_oauth_scopes or [] if scope not in scopes]
+    for scope in dependant.own_oauth_scopes or []:
+        if scope not in scopes:  # as FastAPI's _get_oauth_scopes does
+            scopes.append(scope)
     request_args = tuple(
         name for name in (dependant.http_connection_param_name, dependant.request_param_name) if name is not None
     )
-    return _Step(dependant.name, dependant.call, tuple(steps), request_args,
-                 dependant.security_scopes_param_name, tuple(scopes))
+    return _Step(dependant.name, call, tuple(steps), request_args, dependant.security_scopes_param_name,
+                 tuple(scopes))
 
 
 def _needs_more(dependant: Any) -> bool:
@@ -162,8 +197,8 @@ def _is_async_function(call: Any) -> bool:
     and so is what it wraps: FastAPI classifies a callable by what it wraps as well, and
     would solve an async wrapper of a generator as a generator. Anything else (a class, a
     sync or generator callable) is not planned."""
-    if inspect.isclass(call):
-        return False
+    if inspect.isclass(call) or (not inspect.isroutine(call) and inspect.unwrap(call) is not call):
+        return False  # an instance wrapping something else: FastAPI classifies by that
     function = call if inspect.isroutine(call) else getattr(type(call), "__call__", None)
     return inspect.iscoroutinefunction(function) and inspect.iscoroutinefunction(inspect.unwrap(function))
 
