@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import cli_accounts, cli_trust
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
+from app.db.runner import run_with_database
 from app.db.migrate import upgrade
 from app.oauth.housekeeping import purge
 from app.oauth.keys import key_encryption_key
@@ -132,7 +133,7 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, action: Callable[[SqlUserStore], Awaitable[T]]) -> T:
-    return run_with_engine(settings, lambda engine: action(SqlUserStore(engine)))
+    return run_with_database(settings, lambda engine, runner: action(SqlUserStore(engine, runner)))
 
 
 def _purge(settings: Settings, batch_size: int) -> int:

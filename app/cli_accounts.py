@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.clock import SystemClock
-from app.db.engine import run_with_engine
+from app.db.runner import Runner, run_with_database
 from app.oauth.accounts import Accounts, NotFound
 from app.oauth.audit import Auditor, RequestContext
 from app.security.passwords import CryptPasswordHasher
@@ -62,13 +62,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _with_accounts(settings: Settings, action: Callable[[Accounts, Auditor], Awaitable[T]]) -> T:
-    def wire(engine: AsyncEngine) -> Awaitable[T]:
+    def wire(engine: AsyncEngine, runner: Runner) -> Awaitable[T]:
         clock = SystemClock()
         auditor = Auditor(SqlAuditStore(engine), clock)
         accounts = Accounts(
-            users=SqlUserStore(engine), hasher=CryptPasswordHasher(), sessions=SqlSessionAdmin(engine),
+            users=SqlUserStore(engine, runner), hasher=CryptPasswordHasher(), sessions=SqlSessionAdmin(engine),
             auditor=auditor, clock=clock,
         )
         return action(accounts, auditor)
 
-    return run_with_engine(settings, wire)
+    return run_with_database(settings, wire)

@@ -39,10 +39,8 @@ from app.store.attempts import SqlAttemptStore
 from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
 from app.store.clients import SqlClientStore
-from app.store.reads import make_reader
-from app.store.rotation import FastRotator, make_rotator
+from app.db.runner import Runner, make_runner
 from app.store.sessions import SqlSessionStore
-from app.store.token_lookup import SqlTokenLookup
 from app.store.users import SqlUserStore
 from app.api.observability import RequestLog
 from app.oauth.accounts import Accounts
@@ -50,7 +48,7 @@ from app.oauth.session_cache import CachingSessionStore
 from app.oauth.audit import Auditor
 from app.oauth.usage import UsageRecorder
 from app.store.audit import SqlAuditStore
-from app.store.reuse import ReusePolicy
+from app.oauth.refresh_rule import ReusePolicy
 from app.store.session_admin import SqlSessionAdmin
 
 DESCRIPTION = """OAuth 2.0 token server: password and refresh_token grants with rotating,
@@ -60,10 +58,10 @@ Use **Authorize** with a username and password (OAuth2 password flow) to try the
 protected routes."""
 
 
-def _attempt_store(settings: Settings, engine: AsyncEngine, rotator: FastRotator | None) -> AttemptStore:
+def _attempt_store(settings: Settings, runner: Runner) -> AttemptStore:
     """Login counters live in the database unless REDIS_URL names a Redis."""
     if settings.redis_url is None:
-        return SqlAttemptStore(engine, rotator)
+        return SqlAttemptStore(runner)
     return RedisAttemptStore(
         settings.redis_url.get_secret_value(), settings.login_attempts_window_seconds,
         timeout=settings.db_connect_timeout_seconds,
@@ -81,17 +79,15 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     keys = build_key_ring(
         settings, engine, clock, KeyPolicy.for_lifetimes(settings.jwt_algorithm, lifetimes.access, lifetimes.leeway)
     )
-    rotator = make_rotator(settings, engine)
-    reader = make_reader(settings, engine, rotator)
-    session_store = CachingSessionStore(
-        SqlSessionStore(engine, rotator, reader), clock, settings.session_check_interval_seconds
-    )
+    runner = make_runner(settings, engine)
+    store = SqlSessionStore(runner)
+    session_cache = CachingSessionStore(store, clock, settings.session_check_interval_seconds)
     auditor = Auditor(SqlAuditStore(engine), clock)
-    users = SqlUserStore(engine, reader)
+    users = SqlUserStore(engine, runner)
     hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
     session_admin = SqlSessionAdmin(engine)
     issuer = TokenIssuer(
-        store=session_store, keys=keys, clock=clock, lifetimes=lifetimes,
+        tokens=store, sessions=store, live=session_cache, keys=keys, clock=clock, lifetimes=lifetimes,
         issuer=settings.jwt_issuer, audience=settings.jwt_audience, auditor=auditor,
         reuse=ReusePolicy(
             grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
@@ -105,7 +101,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             per_ip=settings.login_attempts_per_ip,
             window=timedelta(seconds=settings.login_attempts_window_seconds),
         ),
-        _attempt_store(settings, engine, rotator),
+        _attempt_store(settings, runner),
         clock,
     )
     grants = Grants(
@@ -117,19 +113,19 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         }
     )
     return Services(
-        settings=settings, clock=clock, engine=engine, rotator=rotator, reader=reader, issuer=issuer, grants=grants, keys=keys,
+        settings=settings, clock=clock, engine=engine, runner=runner, issuer=issuer, grants=grants, keys=keys,
         clients=ClientAuthenticator(
             SqlClientStore(engine), allow_unregistered=settings.allow_unregistered_public_clients
         ),
         inspector=TokenInspector(
-            issuer=issuer, lookup=SqlTokenLookup(engine), sessions=session_store, clock=clock, auditor=auditor,
+            issuer=issuer, tokens=store, sessions=store, clock=clock, auditor=auditor,
         ),
         users=users, auditor=auditor, session_admin=session_admin,
         accounts=Accounts(
-            users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock, cache=session_store,
+            users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock, cache=session_cache,
         ),
         usage=UsageRecorder(session_admin, clock),
-        session_cache=session_store,
+        session_cache=session_cache,
         hasher=hasher,
     )
 

@@ -39,38 +39,16 @@ async def create_user(
     settings: Settings, username: str = "alice", password: str = PASSWORD, scope: str = "profile read write"
 ) -> UserRecord:
     from app.db.engine import make_engine
+    from app.db.runner import make_runner
 
     engine = make_engine(settings)
+    runner = make_runner(settings, engine)
     try:
         hashed = CryptPasswordHasher().hash_sync(password)
-        return await SqlUserStore(engine).create(username, hashed, scope, SystemClock().now())
+        return await SqlUserStore(engine, runner).create(username, hashed, scope, SystemClock().now())
     finally:
+        await runner.close()
         await engine.dispose()
-
-
-@asynccontextmanager
-async def driver_path_down(sqlite_side: Any, postgres_side: Any, settings: Settings) -> AsyncIterator[None]:
-    """The driver path (app.store.rotation, app.store.reads) cut for the block, then
-    restored. On SQLite `sqlite_side` (a SqliteReader or SqliteRotator) points at a file
-    that cannot be opened (its connection closed, reopened at next use); on PostgreSQL
-    `postgres_side`'s `_rotator` becomes a pool whose server refuses connections."""
-    from app.store.rotation_postgres import PostgresRotator
-
-    if settings.is_sqlite:
-        path, sqlite_side._path = sqlite_side._path, "/nonexistent/folder/auth.db"
-        await asyncio.get_running_loop().run_in_executor(sqlite_side._thread, sqlite_side._close)
-    else:
-        live, postgres_side._rotator = postgres_side._rotator, PostgresRotator(
-            ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
-        )
-    try:
-        yield
-    finally:
-        if settings.is_sqlite:
-            sqlite_side._path = path
-        else:
-            await postgres_side._rotator.close()
-            postgres_side._rotator = live
 
 
 async def truncate_all(url: str) -> None:
@@ -200,3 +178,10 @@ async def app_client(
             yield client
     finally:
         await app.state.services.aclose()
+
+
+def sid_of(pair: dict[str, object]) -> str:
+    """The session id an access token carries (its `sid` claim)."""
+    import jwt
+
+    return str(jwt.decode(str(pair["access_token"]), options={"verify_signature": False})["sid"])

@@ -20,9 +20,8 @@ from app.oauth.session_cache import CachingSessionStore
 from app.oauth.usage import UsageRecorder
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings
-from app.store.rotation import FastRotator
+from app.db.runner import Runner
 from app.store.session_admin import SqlSessionAdmin
-from app.store.sessions import SessionReads
 from app.store.users import UserStore
 
 
@@ -31,8 +30,7 @@ class Services:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
-    rotator: FastRotator | None
-    reader: SessionReads | None
+    runner: Runner
     issuer: TokenIssuer
     grants: Grants
     keys: KeyRing
@@ -49,13 +47,10 @@ class Services:
     async def aclose(self) -> None:
         """What this app holds: background writes and reads still under way (finished
         first, so no database thread answers into a closed loop), database connections
-        (the engine's, the rotator's and the reader's) and the password-hashing threads."""
+        (the engine's and the runner's) and the password-hashing threads."""
         await self.usage.drain()
         await self.session_cache.drain()
-        if self.rotator is not None:
-            await self.rotator.close()
-        if self.reader is not None:
-            await self.reader.close()
+        await self.runner.close()
         self.hasher.close()
         await self.engine.dispose()
 

@@ -10,7 +10,6 @@ neither tells a prober more than that.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 from app.clock import Clock
 from app.errors import InvalidToken
@@ -19,26 +18,20 @@ from app.oauth.audit import Auditor, RequestContext
 from app.oauth.clients import Client
 from app.oauth.issuer import TokenIssuer
 from app.security.tokens import hash_token, is_refresh_token
-from app.store.sessions import SessionStore
-from app.store.token_lookup import RefreshStatus
+from app.oauth.refresh_rule import is_active
+from app.store.sessions import RefreshTokenStore, SessionStore
 
 INACTIVE: dict[str, object] = {"active": False}
 
 
-class TokenLookup(Protocol):
-    async def refresh_status(self, token_hash: str, now: datetime) -> RefreshStatus | None: ...
-
-    async def session_owner(self, session_id: str) -> tuple[bool, str | None]: ...
-
-
 class TokenInspector:
     def __init__(
-        self, *, issuer: TokenIssuer, lookup: TokenLookup, sessions: SessionStore, clock: Clock,
+        self, *, issuer: TokenIssuer, tokens: RefreshTokenStore, sessions: SessionStore, clock: Clock,
         auditor: Auditor | None = None,
     ) -> None:
         self._audit = auditor
         self._issuer = issuer
-        self._lookup = lookup
+        self._tokens = tokens
         self._sessions = sessions
         self._clock = clock
 
@@ -46,13 +39,13 @@ class TokenInspector:
         """Access tokens are answered to any authenticated client (resource servers ask
         about tokens issued to others); a refresh token only to the client it belongs to."""
         if is_refresh_token(token):
-            status = await self._lookup.refresh_status(hash_token(token), self._clock.now())
-            if status is None or not status.active or status.owner not in (None, client.client_id):
+            state = await self._tokens.state(hash_token(token))
+            if state is None or not is_active(state, self._clock.now()) or state.bound_to not in (None, client.client_id):
                 return INACTIVE
             return {
-                "active": True, "scope": status.scope, "client_id": status.client_id,
-                "username": status.username, "sub": str(status.user_id), "sid": status.session_id,
-                "iat": _seconds(status.issued_at), "exp": _seconds(status.expires_at),
+                "active": True, "scope": state.scope, "client_id": state.client_id,
+                "username": state.username, "sub": str(state.user_id), "sid": state.session_id,
+                "iat": _seconds(state.issued_at), "exp": _seconds(state.expires_at),
             }
         try:
             claims = await self._issuer.verify(token)
@@ -73,22 +66,22 @@ class TokenInspector:
         grant), which every protected route of this server sees at once. A token of a
         session that belongs to another registered client is left alone."""
         if is_refresh_token(token):
-            status = await self._lookup.refresh_status(hash_token(token), self._clock.now())
-            if status is None:
+            state = await self._tokens.state(hash_token(token))
+            if state is None:
                 return
-            session_id, owner = status.session_id, status.owner
+            session_id, owner = state.session_id, state.bound_to
         else:
             try:
                 claims = await self._issuer.verify(token, verify_exp=False)
             except InvalidToken:
                 return
-            exists, owner = await self._lookup.session_owner(claims.sid)
+            exists, owner = await self._sessions.owner(claims.sid)
             if not exists:
                 return
             session_id = claims.sid
         if owner is not None and owner != client.client_id:
             return
-        if await self._sessions.revoke(session_id, self._clock.now(), "revocation") and self._audit is not None:
+        if await self._issuer.revoke_session(session_id, self._clock.now(), "revocation") and self._audit is not None:
             await self._audit.record(audit.REVOKED, RequestContext(client_id=client.client_id), session_id=session_id)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from app.clock import Clock
 from app.errors import InvalidGrant, InvalidScope, InvalidToken
@@ -17,10 +18,12 @@ from app.security.jwt import AccessClaims, decode_access_token, encode_access_to
 from app.security.tokens import hash_token, is_refresh_token, new_jti, new_refresh_token, new_session_id
 from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
+from app.store.audit import AuditRecord
+from app.oauth.refresh_rule import STRICT, Outcome, ReusePolicy, decide
 from app.security.sealing import seal, unseal
-from app.store.reuse import STRICT, ReusePolicy
-from app.store.session_info import SessionInfo
-from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, SessionStore
+from app.store.sessions import (
+    LiveSession, NewSession, RefreshTokenStore, Rotation, SessionInfo, SessionStore, TokenState,
+)
 
 
 VERIFIED_CACHE_SIZE = 10_000  # tokens whose signature was checked, keyed by SHA-256
@@ -79,16 +82,30 @@ class _Verified:
         self.principal: Principal | None = None
 
 
+class LiveCheck(Protocol):
+    """Whether a session is live, as protected routes ask it (app.oauth.session_cache)."""
+
+    async def live(self, session_id: str, now: datetime) -> LiveSession | None: ...
+
+    def cached(self, session_id: str, now: datetime) -> LiveSession | None:
+        """`live`'s answer when it is at hand without a read; None: ask `live`."""
+        ...
+
+    def evict(self, session_id: str) -> None: ...
+
+
 class TokenIssuer:
     def __init__(
-        self, *, store: SessionStore, keys: KeyRing, clock: Clock,
+        self, *, tokens: RefreshTokenStore, sessions: SessionStore, live: LiveCheck, keys: KeyRing, clock: Clock,
         lifetimes: Lifetimes, issuer: str, audience: str,
         reuse: ReusePolicy = STRICT, auditor: Auditor | None = None,
     ) -> None:
         self._reuse = reuse
         self._audit = auditor
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
-        self._store = store
+        self._tokens = tokens
+        self._sessions = sessions
+        self._live = live
         self._keys = keys
         self._clock = clock
         self._life = lifetimes
@@ -103,66 +120,96 @@ class TokenIssuer:
         now = self._clock.now()
         expires_at = now + self._life.session_max
         refresh = new_refresh_token()
-        # The audit row commits with the session: one transaction, not two.
-        record = self._audit.draft(audit.LOGIN_SUCCEEDED, context, username=username) if self._audit else None
-        info = await self._store.create(
-            session_id=new_session_id(), user_id=user_id, username=username, scope=scope,
-            client_id=client_id, now=now, expires_at=expires_at, refresh_hash=hash_token(refresh),
-            refresh_expires_at=min(now + self._life.refresh, expires_at),
-            user_agent=context.user_agent if context else None, ip=context.ip if context else None,
-            audit=record,
+        info = SessionInfo(
+            new_session_id(), user_id, username, scope, client_id, expires_at,
+            min(now + self._life.refresh, expires_at),
         )
+        # The audit row commits with the session: one transaction, not two.
+        record = self._draft(audit.LOGIN_SUCCEEDED, context, info)
+        await self._sessions.create(NewSession(
+            session_id=info.id, user_id=user_id, scope=scope, client_id=client_id, now=now, expires_at=expires_at,
+            refresh_hash=hash_token(refresh), refresh_expires_at=info.refresh_expires_at,
+            user_agent=context.user_agent if context else None, ip=context.ip if context else None, audit=record,
+        ))
         if self._audit is not None and record is not None:
-            self._audit.emit(replace(record, user_id=user_id, session_id=info.id))
+            self._audit.emit(record)
         return self._mint(info, refresh, scope, now, key)
 
     async def rotate(
         self, refresh_token: str, *, scope: list[str] | None = None, client_id: str | None = None,
         context: RequestContext | None = None,
     ) -> IssuedTokens:
-        """Raises InvalidGrant for an unknown, expired, ended or reused token; on reuse the
-        store has already revoked the session (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2). A
-        token issued to a registered client refreshes only for that client (RFC 6749 §6)."""
+        """RFC 6749 §6 with rotation (RFC 9700 §4.14.2): app.oauth.refresh_rule decides on
+        the token's state; a refusal is InvalidGrant (InvalidScope for too wide a scope)."""
         if not is_refresh_token(refresh_token):
-            raise InvalidGrant("The refresh token is invalid.")
+            raise InvalidGrant(_REFUSED[Outcome.UNKNOWN])
         key = await self._keys.signing_key()  # before the token is spent: an outage consumes nothing
-        now = self._clock.now()
+        token_hash = hash_token(refresh_token)
+        # A lost compare-and-set means another refresh claimed the token meanwhile: its
+        # state is read again, and is then reuse (or, in the grace window, a replay).
+        for _ in range(2):
+            now = self._clock.now()
+            state = await self._tokens.state(token_hash)
+            outcome = decide(state, now=now, client_id=client_id, scope=scope, policy=self._reuse)
+            if outcome is not Outcome.ROTATE or state is None:
+                return await self._refuse(outcome, state, refresh_token, now, context)
+            issued = await self._rotate(state, refresh_token, token_hash, scope, now, key, context)
+            if issued is not None:
+                return issued
+        raise InvalidGrant(_REFUSED[Outcome.UNKNOWN])
+
+    async def _rotate(
+        self, state: TokenState, refresh_token: str, token_hash: str, scope: list[str] | None, now: datetime,
+        key: SigningKey, context: RequestContext | None,
+    ) -> IssuedTokens | None:
+        """The successor pair, minted before the write so that, in the grace window, the
+        spent token keeps it sealed (only the spent token can open it). None: lost."""
         successor = new_refresh_token()
-        minted: list[IssuedTokens] = []
-
-        def seal_pair(info: SessionInfo) -> str:
-            minted.append(self._mint(info, successor, _granted(info, scope), now, key))
-            return seal(refresh_token, json.dumps(asdict(minted[0])).encode())
-
+        info = state.session(min(now + self._life.refresh, state.session_expires_at))
+        issued = self._mint(info, successor, _granted(info, scope), now, key)
+        sealed = seal(refresh_token, json.dumps(asdict(issued)).encode()) if self._reuse.grace else None
         # The audit row commits with the rotation: one transaction, not two.
-        record = self._audit.draft(audit.REFRESHED, context) if self._audit is not None else None
-        outcome = await self._store.rotate(
-            token_hash=hash_token(refresh_token), successor_hash=hash_token(successor),
-            now=now, refresh_lifetime=self._life.refresh, narrow_to=scope, client_id=client_id,
-            policy=self._reuse, seal=seal_pair if self._reuse.grace else None, audit=record,
-        )
-        if outcome.session is not None:
-            if self._audit is not None and record is not None:
-                info = outcome.session
-                self._audit.emit(replace(record, user_id=info.user_id, username=info.username, session_id=info.id))
-            return minted[0] if minted else self._mint(outcome.session, successor, _granted(outcome.session, scope), now, key)
-        return await self._refused(outcome, refresh_token, context)
+        record = self._draft(audit.REFRESHED, context, info)
+        claimed = await self._tokens.rotate(Rotation(
+            token_hash=token_hash, successor_hash=hash_token(successor), session_id=info.id, now=now,
+            refresh_expires_at=info.refresh_expires_at, sealed_pair=sealed, audit=record,
+        ))
+        if not claimed:
+            return None
+        if self._audit is not None and record is not None:
+            self._audit.emit(record)
+        return issued
 
-    async def _refused(self, outcome: RotateOutcome, refresh_token: str, context: RequestContext | None) -> IssuedTokens:
-        """A grace-period retry gets its pair back; everything else is an error."""
-        if outcome.sealed_pair is not None:
-            opened = unseal(refresh_token, outcome.sealed_pair)
+    async def _refuse(
+        self, outcome: Outcome, state: TokenState | None, refresh_token: str, now: datetime,
+        context: RequestContext | None,
+    ) -> IssuedTokens:
+        """A grace-period replay gets its pair back; everything else is an error, and reuse
+        under the enforcing policy revokes the session first (committed before raising)."""
+        session_id = state.session_id if state is not None else None
+        if outcome is Outcome.REPLAY and state is not None and state.successor_pair is not None:
+            opened = unseal(refresh_token, state.successor_pair)
             if opened is not None:
-                await self._record(audit.GRACE_RETRY, context, session_id=outcome.session_id)
+                await self._record(audit.GRACE_RETRY, context, session_id=session_id)
                 return IssuedTokens(**json.loads(opened))
-        if outcome.failure is RotateFailure.SCOPE:
+            outcome = Outcome.REVOKE if self._reuse.enforce else Outcome.REPORT
+        if outcome is Outcome.SCOPE:
             raise InvalidScope()
-        if outcome.failure is RotateFailure.REUSED:
-            event = audit.REUSE_REPORTED if outcome.reported else audit.REUSE_DETECTED
-            await self._record(event, context, session_id=outcome.session_id)
-        elif outcome.failure in _EXPIRY_EVENTS:
-            await self._record(_EXPIRY_EVENTS[outcome.failure], context, session_id=outcome.session_id)
-        raise InvalidGrant(_FAILURE_TEXT[outcome.failure or RotateFailure.UNKNOWN])
+        if outcome is Outcome.REVOKE and session_id is not None:
+            await self.revoke_session(session_id, now, "reuse")
+        if outcome in _EVENTS:
+            await self._record(_EVENTS[outcome], context, session_id=session_id)
+        raise InvalidGrant(_REFUSED[outcome])
+
+    async def revoke_session(self, session_id: str, now: datetime, reason: str) -> bool:
+        """Ends the session in the database and in this process's cache at once."""
+        self._live.evict(session_id)
+        return await self._sessions.revoke(session_id, now, reason)
+
+    def _draft(self, event: str, context: RequestContext | None, info: SessionInfo) -> AuditRecord | None:
+        if self._audit is None:
+            return None
+        return self._audit.draft(event, context, user_id=info.user_id, username=info.username, session_id=info.id)
 
     async def _record(self, event: str, context: RequestContext | None, **fields: object) -> None:
         if self._audit is not None:
@@ -194,7 +241,7 @@ class TokenIssuer:
             return None
         if now >= entry.expires_at:
             raise InvalidToken("The access token has expired.")
-        if self._store.cached(entry.claims.sid, now) is not entry.live:
+        if self._live.cached(entry.claims.sid, now) is not entry.live:
             return None  # re-read, evicted or ended: authenticate decides
         return entry.principal
 
@@ -204,7 +251,7 @@ class TokenIssuer:
         if now is None:
             now = self._clock.now()
         entry = await self._checked(access_token, now)
-        live = await self._store.live(entry.claims.sid, now)
+        live = await self._live.live(entry.claims.sid, now)
         if live is None or live is not entry.live:
             claims = entry.claims
             if live is None or str(live.user_id) != claims.sub:
@@ -221,14 +268,15 @@ class TokenIssuer:
         succeeds again (idempotent); a token that is not ours raises InvalidToken.
         An expired but genuine access token may still end its session."""
         if is_refresh_token(token):
-            session_id = await self._store.session_of_refresh(hash_token(token))
+            state = await self._tokens.state(hash_token(token))
+            session_id = state.session_id if state is not None else None
         else:
             session_id = (await self.verify(token, verify_exp=False)).sid
-            if not await self._store.exists(session_id):
+            if not (await self._sessions.owner(session_id))[0]:
                 session_id = None
         if session_id is None:
             raise InvalidToken()
-        if await self._store.revoke(session_id, self._clock.now(), "logout"):
+        if await self.revoke_session(session_id, self._clock.now(), "logout"):
             await self._record(audit.LOGOUT, context, session_id=session_id)
 
     async def verify(self, token: str, *, verify_exp: bool = True) -> AccessClaims:
@@ -261,22 +309,26 @@ class TokenIssuer:
         return entry
 
     async def session_live(self, claims: AccessClaims) -> LiveSession | None:
-        live = await self._store.live(claims.sid, self._clock.now())
+        live = await self._live.live(claims.sid, self._clock.now())
         return live if live is not None and str(live.user_id) == claims.sub else None
 
 
-_FAILURE_TEXT = {
-    RotateFailure.UNKNOWN: "The refresh token is invalid.",
-    RotateFailure.EXPIRED: "The refresh token has expired.",
-    RotateFailure.SESSION_EXPIRED: "The session has expired.",
-    RotateFailure.ENDED: "The session has ended.",
-    RotateFailure.REUSED: "The refresh token was already used; the session is revoked.",
-    RotateFailure.SCOPE: "The requested scope exceeds the original grant.",
-    RotateFailure.CLIENT: "The refresh token was issued to another client.",
+_REFUSED = {
+    Outcome.UNKNOWN: "The refresh token is invalid.",
+    Outcome.EXPIRED_IDLE: "The refresh token has expired.",
+    Outcome.EXPIRED_ABSOLUTE: "The session has expired.",
+    Outcome.ENDED: "The session has ended.",
+    Outcome.REVOKE: "The refresh token was already used; the session is revoked.",
+    Outcome.REPORT: "The refresh token was already used.",
+    Outcome.REPLAY: "The refresh token was already used.",
+    Outcome.WRONG_CLIENT: "The refresh token was issued to another client.",
 }
-
-
-_EXPIRY_EVENTS = {RotateFailure.EXPIRED: audit.EXPIRED_IDLE, RotateFailure.SESSION_EXPIRED: audit.EXPIRED_ABSOLUTE}
+_EVENTS = {
+    Outcome.REVOKE: audit.REUSE_DETECTED,
+    Outcome.REPORT: audit.REUSE_REPORTED,
+    Outcome.EXPIRED_IDLE: audit.EXPIRED_IDLE,
+    Outcome.EXPIRED_ABSOLUTE: audit.EXPIRED_ABSOLUTE,
+}
 
 
 def _granted(info: SessionInfo, scope: list[str] | None) -> str:

@@ -33,10 +33,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from app.clock import Clock
-from app.store.audit import AuditRecord
-from app.store.reuse import STRICT, ReusePolicy
-from app.store.session_info import SessionInfo
-from app.store.sessions import LiveSession, RotateFailure, RotateOutcome, Sealer, SqlSessionStore
+from app.store.sessions import LiveSession, LiveSessions
 
 MAX_ENTRIES = 100_000
 MAX_BATCH_READ = 500  # sessions read in one query (_read_batch)
@@ -49,10 +46,10 @@ log = logging.getLogger("app.sessions")
 
 
 class CachingSessionStore:
-    """SqlSessionStore with a bounded cache in front of `live()`."""
+    """A bounded cache in front of the store's `live_many`."""
 
     def __init__(
-        self, inner: SqlSessionStore, clock: Clock, interval: float, *, trusted: float = TRUSTED_SECONDS,
+        self, inner: LiveSessions, clock: Clock, interval: float, *, trusted: float = TRUSTED_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._monotonic = monotonic  # ages of entries (tests pass their own)
@@ -73,7 +70,7 @@ class CachingSessionStore:
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
         if self._interval <= 0:
-            return await self._inner.live(session_id, now)
+            return (await self._inner.live_many([session_id], now)).get(session_id)
         return self.cached(session_id, now) or await self._read(session_id, now)
 
     def cached(self, session_id: str, now: datetime) -> LiveSession | None:
@@ -228,37 +225,3 @@ class CachingSessionStore:
         self._epoch += 1
         for sid in [sid for sid, (s, _) in self._entries.items() if s.user_id == user_id]:
             self._entries.pop(sid, None)
-
-    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
-        self.evict(session_id)
-        return await self._inner.revoke(session_id, now, reason)
-
-    async def rotate(
-        self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
-        narrow_to: list[str] | None = None, client_id: str | None = None,
-        policy: ReusePolicy = STRICT, seal: Sealer | None = None, audit: AuditRecord | None = None,
-    ) -> RotateOutcome:
-        outcome = await self._inner.rotate(
-            token_hash=token_hash, successor_hash=successor_hash, now=now, refresh_lifetime=refresh_lifetime,
-            narrow_to=narrow_to, client_id=client_id, policy=policy, seal=seal, audit=audit,
-        )
-        if outcome.failure is RotateFailure.REUSED and not outcome.reported and outcome.session_id:
-            self.evict(outcome.session_id)
-        return outcome
-
-    async def create(
-        self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
-        now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
-        user_agent: str | None = None, ip: str | None = None, audit: AuditRecord | None = None,
-    ) -> SessionInfo:
-        return await self._inner.create(
-            session_id=session_id, user_id=user_id, username=username, scope=scope, client_id=client_id,
-            now=now, expires_at=expires_at, refresh_hash=refresh_hash, refresh_expires_at=refresh_expires_at,
-            user_agent=user_agent, ip=ip, audit=audit,
-        )
-
-    async def session_of_refresh(self, token_hash: str) -> str | None:
-        return await self._inner.session_of_refresh(token_hash)
-
-    async def exists(self, session_id: str) -> bool:
-        return await self._inner.exists(session_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
@@ -25,13 +25,16 @@ class AuditRecord:
     detail: str | None = None
 
 
+APPEND = insert(events).values({c.name: bindparam(c.name) for c in events.c if c.name != "id"})
+
+
 class SqlAuditStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     async def append(self, record: AuditRecord) -> None:
         async with write_connection(self._engine) as conn, conn.begin():
-            await conn.execute(insert(events).values(**asdict(record)))
+            await conn.execute(APPEND, asdict(record))
 
     async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
         query = select(events).order_by(events.c.id.desc()).limit(limit)

@@ -1,29 +1,40 @@
-"""Login sessions and their refresh tokens.
+"""Login sessions and their refresh tokens, in SQL.
 
-Rotation is a compare-and-set: one `UPDATE … WHERE token_hash = :h AND used_at IS NULL`
-decides the single winner among concurrent refreshes (PostgreSQL re-checks the WHERE
-after waiting on the row lock; SQLite serialises writers with BEGIN IMMEDIATE). The
-successor is inserted in the same transaction, so a failed commit leaves the presented
-token unused: a database error never burns a token.
+The store holds no policy: it reads a token's whole state in one statement (what
+app.oauth.refresh_rule decides on) and performs what was decided. Rotation is a
+compare-and-set, `UPDATE … WHERE token_hash = :h AND used_at IS NULL`, in the same
+transaction as the successor's insert: among concurrent refreshes of one token exactly
+one claims it (PostgreSQL re-checks the WHERE after waiting on the row lock; SQLite
+serialises writers), and a failed commit leaves the token unused.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Protocol
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ClauseElement, bindparam, insert, select, update
+from sqlalchemy.orm import aliased
 
-from app.db.engine import write_connection
-from app.store.audit import AuditRecord
-from app.store.rotation import FastRotator, NewSession, Rotation
-from app.store.session_info import SessionInfo
-from app.store.reuse import STRICT, ReusePolicy, Verdict, diagnose, revoke
-from app.store.tables import clients, events, sessions, tokens, users
+from app.db.runner import Runner, Step
+from app.store.audit import APPEND, AuditRecord
+from app.store.tables import clients, sessions, tokens, users
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as a grant sees it when it starts or rotates it."""
+
+    id: str
+    user_id: int
+    username: str
+    scope: str
+    client_id: str | None
+    expires_at: datetime
+    refresh_expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -35,282 +46,222 @@ class LiveSession:
     ends_at: datetime | None = None  # the earlier of the absolute and the idle end
 
 
-class RotateFailure(enum.Enum):
-    UNKNOWN = "unknown"
-    EXPIRED = "expired"  # idle: the refresh token lapsed unused
-    SESSION_EXPIRED = "session_expired"  # absolute: the session's maximum lifetime passed
-    REUSED = "reused"
-    ENDED = "ended"
-    SCOPE = "scope"  # a refresh asked for more than the session was granted
-    CLIENT = "client"  # the session belongs to a registered client other than the caller
+@dataclass(frozen=True)
+class TokenState:
+    """Everything the refresh rule needs of a presented refresh token, read at once."""
+
+    session_id: str
+    user_id: int
+    username: str
+    user_active: bool
+    scope: str  # the session's grant
+    client_id: str | None  # the client that started the session, as it named itself
+    bound_to: str | None  # that client, if registered: its refresh tokens are bound to it
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    session_expires_at: datetime
+    session_revoked_at: datetime | None
+    successor_pair: str | None  # the pair it was rotated into, sealed (grace period)
+    successor_used_at: datetime | None
+    successor_expires_at: datetime | None
+
+    def session(self, refresh_expires_at: datetime) -> SessionInfo:
+        return SessionInfo(
+            self.session_id, self.user_id, self.username, self.scope, self.client_id,
+            self.session_expires_at, refresh_expires_at,
+        )
 
 
 @dataclass(frozen=True)
-class RotateOutcome:
-    session: SessionInfo | None = None
-    failure: RotateFailure | None = None
-    session_id: str | None = None  # of a failed rotation, for the audit trail
-    sealed_pair: str | None = None  # a grace-period retry: the same pair, encrypted
-    reported: bool = False  # reuse in report mode: refused, session kept
+class Rotation:
+    token_hash: str
+    successor_hash: str
+    session_id: str
+    now: datetime
+    refresh_expires_at: datetime
+    sealed_pair: str | None  # kept on the spent token for a grace-period retry
+    audit: AuditRecord | None
 
 
-Sealer = Callable[[SessionInfo], str]
+@dataclass(frozen=True)
+class NewSession:
+    session_id: str
+    user_id: int
+    scope: str
+    client_id: str | None
+    now: datetime
+    expires_at: datetime
+    refresh_hash: str
+    refresh_expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    audit: AuditRecord | None
 
 
-class SessionStore(Protocol):
-    async def create(
-        self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
-        now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
-        user_agent: str | None = None, ip: str | None = None, audit: AuditRecord | None = None,
-    ) -> SessionInfo: ...
+class RefreshTokenStore(Protocol):
+    async def state(self, token_hash: str) -> TokenState | None: ...
 
-    async def rotate(
-        self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
-        narrow_to: list[str] | None = None, client_id: str | None = None,
-        policy: ReusePolicy = STRICT, seal: Sealer | None = None, audit: AuditRecord | None = None,
-    ) -> RotateOutcome: ...
-
-    async def session_of_refresh(self, token_hash: str) -> str | None: ...
-
-    async def exists(self, session_id: str) -> bool: ...
-
-    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool: ...
-
-    async def live(self, session_id: str, now: datetime) -> LiveSession | None: ...
-
-    def cached(self, session_id: str, now: datetime) -> LiveSession | None:
-        """`live`'s answer when it is at hand without a read (a cache hit); None: ask `live`."""
+    async def rotate(self, rotation: Rotation) -> bool:
+        """False: the token was claimed by someone else since its state was read."""
         ...
 
 
-class SessionReads(Protocol):
-    """The hot reads in one driver call (app.store.reads): the cache's rows as
-    `live_many`'s query returns them, the revocation feed, and a login's user."""
+class SessionStore(Protocol):
+    async def create(self, session: NewSession) -> None: ...
 
-    async def live_rows(self, session_ids: Sequence[str]) -> list[LiveRow]: ...
+    async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
+        """Idempotent: True only for the revocation that ended the session."""
+        ...
 
-    async def user_row(self, username: str) -> UserRow | None: ...
+    async def owner(self, session_id: str) -> tuple[bool, str | None]:
+        """(the session exists, the registered client it belongs to or None)."""
+        ...
+
+
+class LiveSessions(Protocol):
+    async def live_many(self, session_ids: Sequence[str], now: datetime) -> dict[str, LiveSession]: ...
 
     async def revoked_since(self, since: datetime) -> list[str]: ...
 
-    async def close(self) -> None: ...
+
+_successor = aliased(tokens)
+STATE = (
+    select(
+        tokens.c.session_id, sessions.c.user_id, users.c.username, users.c.is_active, sessions.c.scope,
+        sessions.c.client_id, clients.c.client_id.label("bound_to"), tokens.c.issued_at, tokens.c.expires_at,
+        tokens.c.used_at, sessions.c.expires_at.label("session_expires_at"), sessions.c.revoked_at,
+        tokens.c.successor_pair, _successor.c.used_at.label("successor_used_at"),
+        _successor.c.expires_at.label("successor_expires_at"),
+    )
+    .join(sessions, sessions.c.id == tokens.c.session_id)
+    .join(users, users.c.id == sessions.c.user_id)
+    .outerjoin(clients, clients.c.client_id == sessions.c.client_id)
+    .outerjoin(_successor, _successor.c.token_hash == tokens.c.successor_hash)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+)
+CLAIM = (
+    update(tokens)
+    .where(tokens.c.token_hash == bindparam("token_hash"), tokens.c.used_at.is_(None))
+    .values(used_at=bindparam("now"), successor_hash=bindparam("successor_hash"),
+            successor_pair=bindparam("sealed_pair"))
+    .returning(tokens.c.session_id)
+)
+INSERT_TOKEN = insert(tokens).values(
+    token_hash=bindparam("token_hash"), session_id=bindparam("session_id"),
+    issued_at=bindparam("issued_at"), expires_at=bindparam("expires_at"),
+)
+TOUCH = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_id"))
+    .values(last_refreshed_at=bindparam("now"), idle_expires_at=bindparam("idle_expires_at"))
+)
+INSERT_SESSION = insert(sessions).values(
+    {name: bindparam(name) for name in (
+        "id", "user_id", "scope", "client_id", "created_at", "expires_at", "idle_expires_at", "user_agent", "ip",
+    )}
+)
+REVOKE = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_id"), sessions.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+    .returning(sessions.c.id)
+)
+OWNER = (
+    select(sessions.c.id, clients.c.client_id)
+    .outerjoin(clients, clients.c.client_id == sessions.c.client_id)
+    .where(sessions.c.id == bindparam("session_id"))
+)
+REVOKED_SINCE = select(sessions.c.id).where(sessions.c.revoked_at >= bindparam("since"))  # ix_login_session_revoked_at
+LIVE_SIZES = (1, 4, 16, 64, 256)  # statements for these list lengths; a batch is padded up to one
 
 
-# id, username, password_hash, scope, is_active: app.store.users.UserRecord's fields
-UserRow = tuple[int, str, str, "str | None", bool]
-# id, user_id, scope, username, is_active, revoked_at, expires_at, idle_expires_at
-LiveRow = tuple[str, int, "str | None", str, bool, "datetime | None", datetime, datetime]
+@lru_cache(maxsize=len(LIVE_SIZES))
+def live_statement(size: int) -> ClauseElement:
+    """Sessions by primary key alone; liveness is checked on the rows. Given `revoked_at
+    IS NULL` and a list of ids, SQLite's planner (no statistics: the server never
+    ANALYZEs) may walk the revoked_at index instead, that is every live session."""
+    return (
+        select(
+            sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username, users.c.is_active,
+            sessions.c.revoked_at, sessions.c.expires_at, sessions.c.idle_expires_at,
+        )
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.id.in_([bindparam(f"id{i}") for i in range(size)]))
+    )
 
 
 class SqlSessionStore:
-    def __init__(self, engine: AsyncEngine, fast: FastRotator | None = None, reads: SessionReads | None = None) -> None:
-        self._engine = engine
-        self._fast = fast
-        self._reads = reads
+    def __init__(self, runner: Runner) -> None:
+        self._db = runner
 
-    async def create(
-        self, *, session_id: str, user_id: int, username: str, scope: str, client_id: str | None,
-        now: datetime, expires_at: datetime, refresh_hash: str, refresh_expires_at: datetime,
-        user_agent: str | None = None, ip: str | None = None, audit: AuditRecord | None = None,
-    ) -> SessionInfo:
-        """The session, its first refresh token and `audit` (completed with the ids) in one
-        transaction; on the driver path (app.store.rotation) when one is given."""
-        user_agent = (user_agent or None) and user_agent[:512]
-        if audit is not None:
-            audit = replace(audit, user_id=user_id, session_id=session_id)
-        if self._fast is not None:
-            await self._fast.start(NewSession(
-                session_id, user_id, scope, client_id, now, expires_at, refresh_hash, refresh_expires_at,
-                user_agent, ip, audit,
-            ))
-        else:
-            async with write_connection(self._engine) as conn, conn.begin():
-                await conn.execute(
-                    insert(sessions).values(
-                        id=session_id, user_id=user_id, scope=scope, client_id=client_id,
-                        created_at=now, expires_at=expires_at, idle_expires_at=refresh_expires_at,
-                        user_agent=user_agent, ip=ip,
-                    )
-                )
-                await conn.execute(
-                    insert(tokens).values(
-                        token_hash=refresh_hash, session_id=session_id,
-                        issued_at=now, expires_at=refresh_expires_at,
-                    )
-                )
-                if audit is not None:
-                    await conn.execute(insert(events).values(**asdict(audit)))
-        return SessionInfo(session_id, user_id, username, scope, client_id, expires_at, refresh_expires_at)
-
-    async def rotate(
-        self, *, token_hash: str, successor_hash: str, now: datetime, refresh_lifetime: timedelta,
-        narrow_to: list[str] | None = None, client_id: str | None = None,
-        policy: ReusePolicy = STRICT, seal: Sealer | None = None, audit: AuditRecord | None = None,
-    ) -> RotateOutcome:
-        """`narrow_to` and the client binding are checked inside the transaction, so a
-        refresh that asks for too much scope, or comes from the wrong client, is refused
-        without spending the token. `seal` (grace period on) returns the new pair
-        encrypted; it is kept on the spent token's row for a retry (app.store.reuse).
-        `audit` is appended in the same transaction, completed with the session's ids.
-        The winning path runs on the driver (app.store.rotation) when one is given; this
-        path decides every other case."""
-        if self._fast is not None:
-            request = Rotation(token_hash, successor_hash, now, refresh_lifetime, narrow_to, client_id, audit)
-            claimed = await self._fast.rotate(request, seal)
-            if claimed is not None:
-                return RotateOutcome(session=claimed)
-        # correlated (one lookup by id), not `session_id IN (live sessions)`, which
-        # SQLite evaluates by listing every live session (see rotation_sqlite)
-        session_live = (
-            select(sessions.c.id)
-            .where(sessions.c.id == tokens.c.session_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
-            .exists()
-        )
-        claim = (
-            update(tokens)
-            .where(
-                tokens.c.token_hash == token_hash,
-                tokens.c.used_at.is_(None),
-                tokens.c.expires_at > now,
-                session_live,
-            )
-            .values(used_at=now)
-            .returning(tokens.c.session_id)
-        )
-        async with write_connection(self._engine) as conn:
-            async with conn.begin() as tx:
-                session_id = (await conn.execute(claim)).scalar_one_or_none()
-                if session_id is not None:
-                    info = await self._session_info(conn, session_id)
-                    if info is None:  # the user was disabled: nothing changes
-                        await tx.rollback()
-                        return RotateOutcome(failure=RotateFailure.ENDED)
-                    if narrow_to is not None and not set(narrow_to) <= set(info.scope.split()):
-                        await tx.rollback()
-                        return RotateOutcome(failure=RotateFailure.SCOPE)
-                    if not await _client_may_refresh(conn, info.client_id, client_id):
-                        await tx.rollback()
-                        return RotateOutcome(failure=RotateFailure.CLIENT)
-                    refresh_expires_at = min(now + refresh_lifetime, info.expires_at)
-                    await conn.execute(
-                        insert(tokens).values(
-                            token_hash=successor_hash, session_id=session_id,
-                            issued_at=now, expires_at=refresh_expires_at,
-                        )
-                    )
-                    await conn.execute(
-                        update(sessions)
-                        .where(sessions.c.id == session_id)
-                        .values(last_refreshed_at=now, idle_expires_at=refresh_expires_at)
-                    )
-                    fresh = SessionInfo(
-                        info.id, info.user_id, info.username, info.scope, info.client_id,
-                        info.expires_at, refresh_expires_at,
-                    )
-                    if seal is not None:
-                        await conn.execute(
-                            update(tokens)
-                            .where(tokens.c.token_hash == token_hash)
-                            .values(successor_hash=successor_hash, successor_pair=seal(fresh))
-                        )
-                    if audit is not None:
-                        await conn.execute(insert(events).values(**asdict(replace(
-                            audit, user_id=info.user_id, username=info.username, session_id=info.id,
-                        ))))
-                    return RotateOutcome(session=fresh)
-            found = await diagnose(conn, token_hash, now, policy)
-        return RotateOutcome(
-            failure=_FAILURES.get(found.verdict), session_id=found.session_id,
-            sealed_pair=found.sealed_pair, reported=found.verdict is Verdict.REPORTED,
-        )
-
-    async def _session_info(self, conn: AsyncConnection, session_id: str) -> SessionInfo | None:
-        query = (
-            select(sessions, users.c.username)
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.id == session_id, users.c.is_active.is_(True))
-        )
-        row = (await conn.execute(query)).mappings().first()
-        if row is None:
+    async def state(self, token_hash: str) -> TokenState | None:
+        rows = await self._db.fetch(STATE, {"token_hash": token_hash})
+        if not rows:
             return None
-        return SessionInfo(
-            row["id"], row["user_id"], row["username"], row["scope"] or "", row["client_id"],
-            row["expires_at"], row["idle_expires_at"],
+        r = rows[0]
+        return TokenState(
+            session_id=r[0], user_id=r[1], username=r[2], user_active=bool(r[3]), scope=r[4] or "",
+            client_id=r[5], bound_to=r[6], issued_at=r[7], expires_at=r[8], used_at=r[9],
+            session_expires_at=r[10], session_revoked_at=r[11], successor_pair=r[12],
+            successor_used_at=r[13], successor_expires_at=r[14],
         )
 
-    async def session_of_refresh(self, token_hash: str) -> str | None:
-        query = select(tokens.c.session_id).where(tokens.c.token_hash == token_hash)
-        async with self._engine.connect() as conn:
-            return (await conn.execute(query)).scalar_one_or_none()
+    async def rotate(self, rotation: Rotation) -> bool:
+        r = rotation
+        steps = [
+            Step(CLAIM, {"token_hash": r.token_hash, "now": r.now, "successor_hash": r.successor_hash,
+                         "sealed_pair": r.sealed_pair}),
+            Step(INSERT_TOKEN, {"token_hash": r.successor_hash, "session_id": r.session_id,
+                                "issued_at": r.now, "expires_at": r.refresh_expires_at}),
+            Step(TOUCH, {"session_id": r.session_id, "now": r.now, "idle_expires_at": r.refresh_expires_at}),
+        ]
+        if r.audit is not None:
+            steps.append(Step(APPEND, asdict(r.audit)))
+        results = await self._db.transaction(steps, claim=True)
+        return bool(results[0])
 
-    async def exists(self, session_id: str) -> bool:
-        query = select(sessions.c.id).where(sessions.c.id == session_id)
-        async with self._engine.connect() as conn:
-            return (await conn.execute(query)).first() is not None
+    async def create(self, session: NewSession) -> None:
+        """The session, its first refresh token and the audit row, in one transaction."""
+        n = session
+        steps = [
+            Step(INSERT_SESSION, {
+                "id": n.session_id, "user_id": n.user_id, "scope": n.scope, "client_id": n.client_id,
+                "created_at": n.now, "expires_at": n.expires_at, "idle_expires_at": n.refresh_expires_at,
+                "user_agent": (n.user_agent or None) and n.user_agent[:512], "ip": n.ip,
+            }),
+            Step(INSERT_TOKEN, {"token_hash": n.refresh_hash, "session_id": n.session_id,
+                                "issued_at": n.now, "expires_at": n.refresh_expires_at}),
+        ]
+        if n.audit is not None:
+            steps.append(Step(APPEND, asdict(n.audit)))
+        await self._db.transaction(steps)
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
-        async with write_connection(self._engine) as conn, conn.begin():
-            return await revoke(conn, session_id, now, reason)
+        return bool(await self._db.fetch(REVOKE, {"session_id": session_id, "now": now, "reason": reason}))
+
+    async def owner(self, session_id: str) -> tuple[bool, str | None]:
+        rows = await self._db.fetch(OWNER, {"session_id": session_id})
+        return (False, None) if not rows else (True, rows[0][1])
 
     async def revoked_since(self, since: datetime) -> list[str]:
-        """Sessions revoked at or after `since` (logout, reuse, admin, a disabled user):
-        the revocation feed of app.oauth.session_cache."""
-        if self._reads is not None:
-            return await self._reads.revoked_since(since)
-        query = select(sessions.c.id).where(sessions.c.revoked_at >= since)  # ix_login_session_revoked_at
-        async with self._engine.connect() as conn:
-            return list((await conn.execute(query)).scalars())
+        """Sessions revoked at or after `since`: the revocation feed of app.oauth.session_cache."""
+        return [row[0] for row in await self._db.fetch(REVOKED_SINCE, {"since": since})]
 
     async def live(self, session_id: str, now: datetime) -> LiveSession | None:
-        """The per-request check that makes logout immediate."""
         return (await self.live_many([session_id], now)).get(session_id)
 
-    def cached(self, session_id: str, now: datetime) -> LiveSession | None:
-        return None  # no cache here: every answer is a read (app.oauth.session_cache has one)
-
     async def live_many(self, session_ids: Sequence[str], now: datetime) -> dict[str, LiveSession]:
-        """`live` for several sessions in one query (the cache's misses of one moment):
-        the live ones by id; an id left out is unknown, ended or its user disabled.
-
-        The query selects by primary key alone and the rest is checked here: given
-        `revoked_at IS NULL` and a list of eight or more ids, SQLite's planner (no
-        statistics: the server never ANALYZEs) walks the revoked_at index instead, that
-        is every live session: ~1 ms per session read at 100,000 (bench/README.md).
-        Where there is a driver path the same query is one driver call (app.store.reads)."""
-        if self._reads is not None:
-            rows: Sequence[Any] = await self._reads.live_rows(session_ids)
-        else:
-            query = (
-                select(
-                    sessions.c.id, sessions.c.user_id, sessions.c.scope, users.c.username, users.c.is_active,
-                    sessions.c.revoked_at, sessions.c.expires_at, sessions.c.idle_expires_at,
-                )
-                .join(users, users.c.id == sessions.c.user_id)
-                .where(sessions.c.id.in_(session_ids))
-            )
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-        return {
-            sid: LiveSession(sid, user_id, username, scope or "", min(expires_at, idle_expires_at))
-            for sid, user_id, scope, username, active, revoked_at, expires_at, idle_expires_at in rows
-            if revoked_at is None and expires_at > now and idle_expires_at > now and active
-        }
-
-
-async def _client_may_refresh(conn: AsyncConnection, owner: str | None, caller: str | None) -> bool:
-    """RFC 6749 §6: a refresh token issued to a registered client is bound to it. Sessions
-    of anonymous or unregistered clients (the contract's public clients) are not."""
-    if owner is None or owner == caller:
-        return True
-    registered = await conn.execute(select(clients.c.client_id).where(clients.c.client_id == owner))
-    return registered.first() is None
-
-
-_FAILURES = {
-    Verdict.UNKNOWN: RotateFailure.UNKNOWN,
-    Verdict.EXPIRED: RotateFailure.EXPIRED,
-    Verdict.SESSION_EXPIRED: RotateFailure.SESSION_EXPIRED,
-    Verdict.ENDED: RotateFailure.ENDED,
-    Verdict.REUSED: RotateFailure.REUSED,
-    Verdict.REPORTED: RotateFailure.REUSED,
-}
+        """The live ones among `session_ids`; an id left out is unknown, ended or its
+        user disabled."""
+        found: dict[str, LiveSession] = {}
+        ids = list(dict.fromkeys(session_ids))
+        while ids:
+            size = next((s for s in LIVE_SIZES if s >= len(ids)), LIVE_SIZES[-1])
+            chunk, ids = ids[:size], ids[size:]
+            params = {f"id{i}": chunk[min(i, len(chunk) - 1)] for i in range(size)}
+            for sid, user_id, scope, username, active, revoked_at, expires_at, idle_expires_at in \
+                    await self._db.fetch(live_statement(size), params):
+                if revoked_at is None and expires_at > now and idle_expires_at > now and active:
+                    found[sid] = LiveSession(sid, user_id, username, scope or "", min(expires_at, idle_expires_at))
+        return found

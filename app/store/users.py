@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.store.sessions import SessionReads
+from app.db.runner import Runner
 from app.store.tables import users
 
 
@@ -44,30 +44,26 @@ class UserStore(Protocol):
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
 
-class SqlUserStore:
-    """`reader`: where the server has a driver path (app.store.reads), a login's user is
-    read there, in one hop: through the engine the read was ~7 waits for the event loop
-    and its query built on the loop each time (~0.35 ms under cProfile), the largest
-    share of the loop's work for a login, which requests on other connections wait
-    behind during a login storm (bench/README.md, eleventh session)."""
+BY_NAME = select(
+    users.c.id, users.c.username, users.c.password_hash, users.c.scope, users.c.is_active,
+).where(users.c.username == bindparam("username"))
 
-    def __init__(self, engine: AsyncEngine, reader: SessionReads | None = None) -> None:
+
+class SqlUserStore:
+    """A login's read of its user is a hot statement (on the runner); the rest, written
+    by the CLI and the admin routes, goes through the engine."""
+
+    def __init__(self, engine: AsyncEngine, runner: Runner) -> None:
         self._engine = engine
-        self._reader = reader
+        self._db = runner
 
     async def get_by_username(self, username: str) -> UserRecord | None:
-        name = normalise_username(username)
-        if self._reader is not None:
-            found = await self._reader.user_row(name)
-            if found is None:
-                return None
-            user_id, stored_name, password_hash, scope, is_active = found
-            return UserRecord(id=user_id, username=stored_name, password_hash=password_hash,
-                              scope=scope or "", is_active=is_active)
-        query = select(users).where(users.c.username == name)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return _record(row) if row else None
+        rows = await self._db.fetch(BY_NAME, {"username": normalise_username(username)})
+        if not rows:
+            return None
+        user_id, name, password_hash, scope, is_active = rows[0]
+        return UserRecord(id=user_id, username=name, password_hash=password_hash, scope=scope or "",
+                          is_active=bool(is_active))
 
     async def get_by_id(self, user_id: int) -> UserRecord | None:
         async with self._engine.connect() as conn:

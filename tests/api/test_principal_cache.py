@@ -9,10 +9,25 @@ import pytest
 from app.clock import FrozenClock
 from app.errors import InvalidToken
 from app.settings import Settings
-from tests.store.test_live_many import sid_of
+from tests.support import sid_of
 from tests.support import app_client, bearer, login_pair
 
 pytestmark = pytest.mark.usefixtures("user")
+
+
+async def revoke_elsewhere(settings: Settings, session_id: str, clock: FrozenClock) -> bool:
+    """As another process would: its own store on the same database."""
+    from app.db.engine import make_engine
+    from app.db.runner import make_runner
+    from app.store.sessions import SqlSessionStore
+
+    engine = make_engine(settings)
+    runner = make_runner(settings, engine)
+    try:
+        return await SqlSessionStore(runner).revoke(session_id, clock.now(), "logout")
+    finally:
+        await runner.close()
+        await engine.dispose()
 
 
 async def test_principal_follows_the_session_entry(settings: Settings, clock: FrozenClock) -> None:
@@ -27,7 +42,7 @@ async def test_principal_follows_the_session_entry(settings: Settings, clock: Fr
         second = await issuer.authenticate(token)
         assert second is not first and second == first and second.username == "alice"
         # ended by another process: this one learns it from the revocation feed
-        assert await cache._inner.revoke(sid, clock.now(), "logout")
+        assert await revoke_elsewhere(settings, sid, clock)
         await cache.poll_revocations()
         with pytest.raises(InvalidToken):
             await issuer.authenticate(token)

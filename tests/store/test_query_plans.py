@@ -2,8 +2,9 @@
 2,000 live sessions on SQLite because `session_id IN (SELECT id FROM login_session …)`
 made SQLite list every live session first; a timing test would not catch that on a small
 test database, so this reads SQLite's query plans instead: every statement the paths
-run (SQLAlchemy's, captured as they execute, and the driver path's raw SQL) must reach
-its rows through an index, with no table scan and no materialised list."""
+run (the engine's, captured as they execute, and the runner's hot statements, compiled
+as the runner compiles them) must reach its rows through an index, with no table scan
+and no materialised list."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from sqlalchemy.engine import Engine
 
 from app.clock import FrozenClock
 from app.settings import Settings
-from app.store import reads_sqlite, rotation_sqlite
+from sqlalchemy.dialects.sqlite import pysqlite
+
+from app.store import attempts, audit, sessions, users
 from tests.support import app_client, bearer, login_pair, refresh_grant
 
 pytestmark = [pytest.mark.usefixtures("user"), pytest.mark.sqlite_only]
@@ -63,24 +66,20 @@ async def test_the_request_paths_use_indexes_only(settings: Settings, statements
         for path in ("/protected", "/user/me", "/user/sessions"):
             assert (await client.get(path, headers=bearer(pair["access_token"]))).status_code == 200
         assert (await client.post("/user/_logout", headers=bearer(pair["access_token"]))).status_code == 200
-        store = client.app.state.services.session_cache._inner  # type: ignore[attr-defined]
-        await store.live_many([f"s{i}" for i in range(32)], FrozenClock().now())  # the cache's batched read
         assert statements, "nothing captured"
-
-        now = "2026-01-01 00:00:00.000000"
-        driver = {
-            rotation_sqlite._SQLITE_CLAIM: (now, "h", now, now),
-            rotation_sqlite._SQLITE_SESSION: (None, "s"),
-            rotation_sqlite._SQLITE_TOUCH: (now, now, "s"),
-            rotation_sqlite._SQLITE_SEALED: ("h2", "p", "h"),
-            # the session cache's reads (app.store.reads): a batch of misses, the revocation feed
-            reads_sqlite._LIVE.format(marks=",".join("?" * 32)): tuple(f"s{i}" for i in range(32)),
-            reads_sqlite._REVOKED: (now,),
-        }
+        hot = [
+            sessions.STATE, sessions.CLAIM, sessions.INSERT_TOKEN, sessions.TOUCH, sessions.INSERT_SESSION,
+            sessions.REVOKE, sessions.OWNER, sessions.REVOKED_SINCE, users.BY_NAME, attempts.HIT, audit.APPEND,
+            *(sessions.live_statement(size) for size in sessions.LIVE_SIZES),
+        ]
+        dialect = pysqlite.dialect()
+        for statement in hot:
+            compiled = statement.compile(dialect=dialect)
+            statements[compiled.string] = tuple("x" for _ in compiled.positiontup or ())
         found: dict[str, list[str]] = {}
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
-            for statement, params in [*statements.items(), *driver.items()]:
+            for statement, params in statements.items():
                 cursor = await raw.execute("EXPLAIN QUERY PLAN " + statement, params)
                 plan = [row[3] for row in await cursor.fetchall()]
                 if bad := problems(plan):

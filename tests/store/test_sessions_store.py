@@ -1,0 +1,115 @@
+"""The session store's statements on the real database (SQLite or PostgreSQL), through
+the runner the server uses: a token's state as the refresh rule reads it, the
+compare-and-set, batched liveness reads and the revocation feed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from app.clock import FrozenClock
+from app.db.engine import make_engine
+from app.db.runner import make_runner
+from app.settings import Settings
+from app.store.attempts import SqlAttemptStore
+from app.store.sessions import NewSession, Rotation, SqlSessionStore
+from app.store.users import UserRecord
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[SqlSessionStore]:
+    engine = make_engine(settings)
+    runner = make_runner(settings, engine)
+    try:
+        yield SqlSessionStore(runner)
+    finally:
+        await runner.close()
+        await engine.dispose()
+
+
+def new_session(user: UserRecord, clock: FrozenClock, n: int = 0) -> NewSession:
+    now = clock.now()
+    return NewSession(
+        session_id=f"s{n:031d}", user_id=user.id, scope="read write", client_id=None, now=now,
+        expires_at=now + timedelta(days=1), refresh_hash=f"h{n:063d}", refresh_expires_at=now + timedelta(hours=1),
+        user_agent="ua", ip="203.0.113.7", audit=None,
+    )
+
+
+def rotation(session: NewSession, clock: FrozenClock, successor: str) -> Rotation:
+    return Rotation(
+        token_hash=session.refresh_hash, successor_hash=successor, session_id=session.session_id,
+        now=clock.now(), refresh_expires_at=clock.now() + timedelta(hours=1), sealed_pair="sealed", audit=None,
+    )
+
+
+async def test_a_tokens_state_is_read_whole(store: SqlSessionStore, user: UserRecord, clock: FrozenClock) -> None:
+    session = new_session(user, clock)
+    await store.create(session)
+    state = await store.state(session.refresh_hash)
+    assert state is not None
+    assert (state.session_id, state.user_id, state.username, state.user_active) == (session.session_id, user.id, "alice", True)
+    assert state.scope == "read write" and state.bound_to is None and state.used_at is None
+    assert state.expires_at == session.refresh_expires_at and state.session_expires_at == session.expires_at
+    assert await store.state("unknown") is None
+
+    clock.advance(seconds=5)
+    assert await store.rotate(rotation(session, clock, "n" * 64))
+    spent, successor = await store.state(session.refresh_hash), await store.state("n" * 64)
+    assert spent is not None and successor is not None
+    assert spent.used_at == clock.now() and spent.successor_pair == "sealed"
+    assert spent.successor_used_at is None and spent.successor_expires_at == successor.expires_at
+    assert successor.used_at is None and successor.issued_at == clock.now()
+
+
+async def test_concurrent_claims_rotate_once(store: SqlSessionStore, user: UserRecord, clock: FrozenClock) -> None:
+    session = new_session(user, clock)
+    await store.create(session)
+    claims = await asyncio.gather(*(store.rotate(rotation(session, clock, f"{i:064d}")) for i in range(8)))
+    assert sorted(claims) == [False] * 7 + [True]
+    winner = next(i for i, won in enumerate(claims) if won)
+    for i in range(8):  # the losers' successors were rolled back with their claims
+        assert (await store.state(f"{i:064d}") is not None) == (i == winner)
+
+
+async def test_revoke_is_idempotent_and_fed(store: SqlSessionStore, user: UserRecord, clock: FrozenClock) -> None:
+    session = new_session(user, clock)
+    await store.create(session)
+    assert await store.owner(session.session_id) == (True, None)
+    assert await store.owner("nope") == (False, None)
+    assert await store.revoke(session.session_id, clock.now(), "logout")
+    assert not await store.revoke(session.session_id, clock.now(), "logout")
+    assert await store.revoked_since(clock.now() - timedelta(minutes=1)) == [session.session_id]
+    assert await store.revoked_since(clock.now() + timedelta(seconds=1)) == []
+
+
+async def test_live_many_reads_any_number_of_sessions(store: SqlSessionStore, user: UserRecord, clock: FrozenClock) -> None:
+    """Lists of every length are padded to a few statement sizes; 300 ids need two."""
+    sessions = [new_session(user, clock, n) for n in range(300)]
+    for session in sessions:
+        await store.create(session)
+    await store.revoke(sessions[7].session_id, clock.now(), "logout")
+    asked = [s.session_id for s in sessions] + ["unknown"]
+    for count in (1, 3, 17, 301):
+        found = await store.live_many(asked[:count], clock.now())
+        assert set(found) == {s.session_id for s in sessions[:count] if s is not sessions[7]}
+    one = (await store.live_many([sessions[0].session_id], clock.now()))[sessions[0].session_id]
+    assert one.username == "alice" and one.ends_at == sessions[0].refresh_expires_at
+    clock.advance(hours=2)  # past the idle end
+    assert await store.live_many(asked[:5], clock.now()) == {}
+
+
+async def test_concurrent_login_counters_lose_no_attempt(settings: Settings, clock: FrozenClock) -> None:
+    engine = make_engine(settings)
+    runner = make_runner(settings, engine)
+    try:
+        attempts = SqlAttemptStore(runner)
+        counts = await asyncio.gather(*(attempts.hit(["user:a", "ip:b"], clock.now()) for _ in range(20)))
+    finally:
+        await runner.close()
+        await engine.dispose()
+    assert sorted(c[0] for c in counts) == list(range(1, 21))
+    assert sorted(c[1] for c in counts) == list(range(1, 21))
