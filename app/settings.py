@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     login_attempts_window_seconds: int = Field(
         300, gt=0, le=86400, validation_alias=AliasChoices("LOGIN_ATTEMPTS_WINDOW_SECONDS")
     )
-    # One hash at a time per worker by default: measured (bench/), a login storm with 4
-    # parallel argon2 hashes on the worker's core pushed /protected p99 to 46x idle, with
-    # 1 to 3.4x, at the same login throughput. Raise it where a worker has spare cores.
+    # One hash at a time per worker by default: parallel argon2 hashes on the worker's
+    # core delay every other request of the worker without raising login throughput (the
+    # storm row of bench/). Raise it where a worker has spare cores.
     password_hash_concurrency: int = Field(
         1, gt=0, le=256, validation_alias=AliasChoices("PASSWORD_HASH_CONCURRENCY")
     )

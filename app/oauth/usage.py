@@ -7,7 +7,7 @@ statement per FLUSH_DELAY, not one transaction each. Otherwise many sessions fal
 together (they do: a process meets most of its users' sessions within seconds of each
 other, and they fall due again together a minute later) start as many transactions at
 once, take every pooled connection and open overflow ones, and the requests that need
-a session read wait behind them (bench/README.md, "Many sessions at once").
+a session read wait behind them.
 """
 
 from __future__ import annotations
