@@ -20,6 +20,7 @@ from app import cli_accounts, cli_trust
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
 from app.db.runner import run_with_database
+from app.errors import ServiceUnavailable
 from app.db.migrate import upgrade
 from app.oauth.housekeeping import purge
 from app.oauth.keys import key_encryption_key
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     try:
         return _dispatch(settings, args)
+    except ServiceUnavailable:
+        print("error: the database cannot be used (unreachable, or it did not answer in time)", file=sys.stderr)
+        return 1
     except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # One line, not a traceback; never the statement or its parameters (a hash, say).
         orig = getattr(exc, "orig", None) or exc
