@@ -7,7 +7,6 @@ calls this; tests pass their own settings and a FrozenClock.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
@@ -161,23 +160,9 @@ def _mount(app: FastAPI, *routers: APIRouter) -> None:
     app.router.routes[:0] = routes
 
 
-GIL_SWITCH_INTERVAL = 0.0005  # seconds; the interpreter's default is 0.005
-
-
-def shorter_gil_turns() -> None:
-    """The server's threads (database drivers, password hashing) may hold the GIL for up
-    to the interpreter's switch interval while the event loop waits to answer. At 0.5 ms
-    instead of 5, /protected's p99 during a login storm went from 2.4–2.5× of its idle
-    p99 to 1.6–2.1×, login time unchanged (bench/README.md, tenth session). Only ever lowered:
-    a process that chose a shorter interval keeps it."""
-    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-
-
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.log_level)
-    shorter_gil_turns()  # in every worker: each is a process of its own
     services = build_services(settings, clock or SystemClock())
 
     @asynccontextmanager
