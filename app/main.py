@@ -7,12 +7,11 @@ calls this; tests pass their own settings and a FrozenClock.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
@@ -143,37 +142,9 @@ def _start_purging(settings: Settings, services: Services) -> asyncio.Task[None]
     )
 
 
-HOT_PATHS = ("/protected", "/user/oauth/token", "/refresh")
-
-
-def _mount(app: FastAPI, *routers: APIRouter) -> None:
-    """The routers' routes go straight into the app's own list, hot paths first (routes
-    match in order). Not `include_router`: FastAPI 0.165 keeps an included router as a
-    nested matcher, matched twice per request — ~20 µs of /protected's ~200 µs in-process
-    (bench/asgi_cost.py) — and there is nothing for it to merge: these routers have no
-    prefix, dependencies or settings of their own."""
-    routes = [route for router in routers for route in router.routes]
-    routes.sort(key=lambda route: getattr(route, "path", None) not in HOT_PATHS)  # stable
-    app.router.routes[:0] = routes
-
-
-GIL_SWITCH_INTERVAL = 0.0005  # seconds; the interpreter's default is 0.005
-
-
-def shorter_gil_turns() -> None:
-    """The server's threads (database drivers, password hashing) may hold the GIL for up
-    to the interpreter's switch interval while the event loop waits to answer. At 0.5 ms
-    instead of 5, /protected's p99 during a login storm went from 2.4–2.5× of its idle
-    p99 to 1.6–2.1×, login time unchanged (bench/README.md, tenth session). Only ever lowered:
-    a process that chose a shorter interval keeps it."""
-    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-
-
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.log_level)
-    shorter_gil_turns()  # in every worker: each is a process of its own
     services = build_services(settings, clock or SystemClock())
 
     @asynccontextmanager
@@ -198,7 +169,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.services = app.services = services
     install_error_handlers(app)
-    _mount(app, session.router, tokens.router, accounts.router, health.router, introspection.router, discovery.router)
+    for router in (session.router, tokens.router, accounts.router, health.router, introspection.router, discovery.router):
+        app.include_router(router)
     install_openapi_additions(app, settings.scopes)
     app.add_middleware(RequestLog)
     one_line_startup_errors(app.router)

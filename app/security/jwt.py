@@ -1,17 +1,13 @@
 """Access tokens as signed JWTs (RFC 7519) in the RFC 9068 profile: typed `at+jwt`,
 with `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`, `scope` and our session `sid`.
 
-Verification follows RFC 8725: the header is read first only to pick a key (`kid`,
-checked to be a plain identifier) and to check the type; the signature is then checked
-with the algorithm of that key, never one the token chooses.
+PyJWT encodes and verifies them. Verification follows RFC 8725: the header is read first
+only to pick a key (`kid`, checked to be a plain identifier) and to check the type; the
+signature is then checked with the algorithm of that key, never one the token chooses.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,6 +22,9 @@ ACCESS_TYP = "at+jwt"
 MAX_TOKEN_LENGTH = 4096  # larger than any token we mint; a bigger one is garbage, not work
 REQUIRED = ["sub", "sid", "exp", "iat", "jti"]
 KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# What parsing an untrusted token can raise: PyJWT's own errors, and what the JSON and
+# base64 decoders under it let through (RecursionError for deeply nested JSON).
+_MALFORMED = (pyjwt.PyJWTError, ValueError, TypeError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,13 @@ class TokenHeader:
 def read_header(token: str) -> TokenHeader:
     """The unverified header, only to choose a key: typed `at+jwt` (RFC 9068 §4, so an ID
     token or any other JWT is refused), and a `kid` that is a plain identifier, so a path,
-    a URL or a query in it never reaches a key lookup (RFC 8725 §3.10)."""
+    a URL or a query in it never reaches a key lookup (RFC 8725 §3.10). Whatever the
+    token holds, the only failure is InvalidToken: a 401, never a 500."""
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidToken()
     try:
-        header = _json_object(token[: token.index(".")])
-    except (ValueError, UnicodeError):
+        header = pyjwt.get_unverified_header(token)
+    except _MALFORMED:
         raise InvalidToken() from None
     alg, kid = header.get("alg"), header.get("kid")
     if header.get("typ") != ACCESS_TYP or not isinstance(alg, str):
@@ -101,31 +101,7 @@ def encode_access_token(
     if audience:
         payload["aud"] = audience
     headers = {"typ": ACCESS_TYP, **({"kid": kid} if kid else {})}
-    digest = _HMAC_DIGESTS.get(algorithm)
-    if digest is not None and isinstance(key, (str, bytes)):
-        return _sign_hmac({"alg": algorithm, **headers}, payload, key, digest)
     return pyjwt.encode(payload, key, algorithm=algorithm, headers=headers)
-
-
-_HMAC_DIGESTS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
-
-
-def _sign_hmac(header: dict[str, Any], payload: dict[str, Any], key: str | bytes, digest: Any) -> str:
-    """RFC 7515 compact serialisation with an HMAC, which is all PyJWT does for HS*
-    after ~40 µs of generic plumbing per token (a refresh mints one). PyJWT reads them as
-    its own (tests/unit/test_security.py); they are verified by `_verify_hmac`."""
-    signing_input = f"{_b64(_compact_json(header))}.{_b64(_compact_json(payload))}"
-    secret = key.encode() if isinstance(key, str) else key
-    signature = hmac.new(secret, signing_input.encode("ascii"), digest).digest()
-    return f"{signing_input}.{_b64(signature)}"
-
-
-def _compact_json(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def decode_access_token(
@@ -139,36 +115,28 @@ def decode_access_token(
     issuer: str | None = None,
     audience: str | None = None,
 ) -> AccessClaims:
-    """PyJWT checks exp/iat against the wall clock, which tests cannot move. So PyJWT
+    """PyJWT checks exp/iat/nbf against the wall clock, which tests cannot move. So PyJWT
     verifies the signature, the pinned algorithms, `iss`, `aud` and the required claims;
-    exp/iat are checked here against the injected clock, with the configured leeway.
+    exp/iat/nbf are checked here against the injected clock, with the configured leeway.
     `verify_exp=False` serves logout and revocation only, where a genuine but expired
     token may still end its session."""
     read_header(token)
     required = REQUIRED + (["iss"] if issuer else []) + (["aud"] if audience else [])
-    digest = _HMAC_DIGESTS.get(algorithms[0]) if len(algorithms) == 1 else None
     try:
-        if digest is not None and isinstance(key, (str, bytes)):
-            claims = _verify_hmac(token, key, algorithms[0], digest, required, issuer, audience)
-        else:
-            claims = pyjwt.decode(
-                token,
-                key,
-                algorithms=algorithms,
-                issuer=issuer,
-                audience=audience,
-                options={
-                    "require": required,
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                },
-            )
-    except (pyjwt.PyJWTError, ValueError, TypeError, UnicodeError):
+        claims = pyjwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            issuer=issuer,
+            audience=audience,
+            options={"require": required, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except _MALFORMED:
         raise InvalidToken() from None
     try:
-        iat = datetime.fromtimestamp(int(claims["iat"]), timezone.utc)
-        exp = datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
+        iat = _numeric_date(claims["iat"])
+        exp = _numeric_date(claims["exp"])
+        nbf = _numeric_date(claims["nbf"]) if "nbf" in claims else None
         result = AccessClaims(
             sub=_text(claims["sub"]),
             sid=_text(claims["sid"]),
@@ -186,66 +154,17 @@ def decode_access_token(
     slack = timedelta(seconds=leeway)
     if verify_exp and now >= exp + slack:
         raise InvalidToken("The access token has expired.")
-    if iat > now + slack:
+    if iat > now + slack or (nbf is not None and nbf > now + slack):
         raise InvalidToken("The access token is not valid yet.")
     return result
 
 
-def _verify_hmac(
-    token: str, key: str | bytes, algorithm: str, digest: Any, required: list[str],
-    issuer: str | None, audience: str | None,
-) -> dict[str, Any]:
-    """PyJWT's checks for one pinned HS* algorithm, without its generic plumbing (~200 µs
-    per token here, against ~15 µs: every access token is verified once per process,
-    so this is the first use of each new token). Any failure raises ValueError. It
-    accepts nothing PyJWT refuses, and refuses beyond PyJWT only what we never mint
-    (extension headers, base64 padding): tests/unit/test_jwt_hmac.py runs both over
-    valid, forged and malformed tokens.
-
-    - three segments of strict base64url (RFC 7515 §2: no padding, no other character);
-    - the header a JSON object naming exactly the pinned algorithm, with no `crit` or
-      `b64` (no extension is understood, RFC 7515 §4.1.11; we never mint either);
-    - the signature compared in constant time before the payload is read;
-    - the payload a JSON object with every required claim not null, `iss` equal to the
-      issuer when one is configured, and `aud` naming the audience when one is
-      configured — and absent when none is, as PyJWT has it."""
-    signing_input, _, signature = token.rpartition(".")
-    header_segment, _, payload_segment = signing_input.partition(".")
-    header = _json_object(header_segment)
-    if header.get("alg") != algorithm or "crit" in header or "b64" in header:
-        raise ValueError("algorithm or an extension")
-    secret = key.encode() if isinstance(key, str) else key
-    expected = hmac.new(secret, signing_input.encode("ascii"), digest).digest()
-    if not hmac.compare_digest(expected, _b64decode(signature)):
-        raise ValueError("signature")
-    claims = _json_object(payload_segment)
-    if any(claims.get(name) is None for name in required):
-        raise ValueError("a required claim is missing")
-    if issuer is not None and claims.get("iss") != issuer:
-        raise ValueError("issuer")
-    aud = claims.get("aud")
-    if audience is None:
-        if aud:
-            raise ValueError("an audience nobody asked for")
-    elif audience not in _audiences(aud):
-        raise ValueError("audience")
-    return claims
-
-
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
-
-
-def _b64decode(segment: str) -> bytes:
-    if not _B64URL.match(segment):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _json_object(segment: str) -> dict[str, Any]:
-    value = json.loads(_b64decode(segment))
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
+def _numeric_date(value: object) -> datetime:
+    """RFC 7519 §2 NumericDate: a JSON number. A numeric string is not one (PyJWT's own
+    time checks would take "1700000000"), nor is a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("a NumericDate must be a JSON number")
+    return datetime.fromtimestamp(int(value), timezone.utc)
 
 
 def _text(value: object) -> str:

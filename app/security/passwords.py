@@ -3,8 +3,9 @@
 argon2id with the OWASP/ASVS minimum (m=19 MiB, t=2, p=1) hashes new passwords; bcrypt
 hashes (from imports or older deployments) still verify and are marked for upgrade, as
 is an argon2 hash made with weaker parameters. Hashing is CPU-bound and memory-hungry,
-so the async wrappers run it in a bounded pool of low-priority threads: a login storm
-neither stalls the event loop nor grows memory without bound.
+so the async wrappers run it in a bounded pool of worker threads
+(PASSWORD_HASH_CONCURRENCY): a login storm neither stalls the event loop nor grows
+memory without bound.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from typing import Protocol, TypeVar
 
 from passlib.context import CryptContext
 
-from app.security.scheduling import yield_to_loop
-
 T = TypeVar("T")
-HASHING_NICE = 10  # the hashing threads yield the core to the event loop (Linux, per thread)
 
 ARGON2_MEMORY_KIB = 19456
 ARGON2_TIME_COST = 2
@@ -45,24 +43,13 @@ class PasswordHasher(Protocol):
     async def verify_dummy(self, password: str) -> None: ...
 
 
-def _lower_priority() -> None:
-    """Run in each hashing thread as it starts. On one core shared with the event loop, a
-    hash at normal priority takes its full time slices while requests wait: the storm row
-    of bench/README.md measured /protected's p99 during 50 logging-in clients. At nice 10,
-    with the longest time slice (see `scheduling`), the scheduler hands the loop the core
-    whenever it has work."""
-    yield_to_loop(HASHING_NICE)
-
-
 class CryptPasswordHasher:
     """passlib-style API; every call runs off the event loop, in at most `concurrency`
     threads of its own (each argon2id hash holds 19 MiB while it runs)."""
 
     def __init__(self, context: CryptContext | None = None, concurrency: int = 4) -> None:
         self._context = context or make_context()
-        self._threads = ThreadPoolExecutor(
-            max_workers=concurrency, thread_name_prefix="password-hash", initializer=_lower_priority
-        )
+        self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="password-hash")
         self._dummy: str | None = None
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:

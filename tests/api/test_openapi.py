@@ -22,7 +22,14 @@ async def test_openapi_lists_every_endpoint_and_scheme(client: httpx.AsyncClient
     assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
     assert {"400", "401", "429", "503"} <= set(token["responses"])
     assert {"401", "503"} <= set(paths["/protected"]["get"]["responses"])
-    assert paths["/protected"]["get"]["security"]
+    assert paths["/protected"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
+    assert paths["/user/me"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
+    assert paths["/refresh"]["post"]["security"] == [{"RefreshToken": []}]
+    # every scheme an operation names is defined, so the Authorize dialog can use it
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            for requirement in operation.get("security", []):
+                assert requirement.keys() <= schemes.keys(), (path, method, requirement)
 
 
 async def test_docs_page_is_served(client: httpx.AsyncClient) -> None:

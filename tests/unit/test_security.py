@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -14,7 +11,7 @@ from passlib.context import CryptContext
 from app.clock import FrozenClock
 from app.errors import InvalidToken
 from app.security.jwt import decode_access_token, encode_access_token
-from app.security.passwords import HASHING_NICE, CryptPasswordHasher
+from app.security.passwords import CryptPasswordHasher
 from app.security.tokens import hash_token, is_refresh_token, new_refresh_token, new_session_id
 
 KEY = "k" * 48
@@ -109,8 +106,8 @@ def test_refresh_tokens_are_typed_and_random() -> None:
 
 @pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
 def test_hmac_tokens_are_standard_jws(algorithm: str) -> None:
-    """HS* tokens are signed without PyJWT (speed); PyJWT must read them as its own:
-    header, claims and signature, and refuse them under another key or algorithm."""
+    """HS* tokens are standard JWS: any JWT library reads the header, claims and
+    signature, and refuses them under another key or algorithm."""
     clock = FrozenClock()
     key = "k" * 64
     token = encode_access_token(
@@ -130,15 +127,34 @@ def test_hmac_tokens_are_standard_jws(algorithm: str) -> None:
         pyjwt.decode(token, key, algorithms=[other], audience="api", options={"verify_exp": False})
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
-async def test_hashing_threads_run_at_lower_priority() -> None:
-    """So the event loop gets the core back during a login storm (bench/README.md, storm)."""
-    loop_nice = os.getpriority(os.PRIO_PROCESS, 0)
-    hasher = CryptPasswordHasher(concurrency=1)
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_hashing_runs_in_at_most_concurrency_worker_threads(concurrency: int) -> None:
+    """Off the event loop's thread (a login storm must not stall it), and no more hashes
+    at once than PASSWORD_HASH_CONCURRENCY (each argon2id hash holds 19 MiB)."""
+    import asyncio
+    import threading
+    import time
+
+    loop_thread = threading.get_ident()
+    running, most, threads = 0, 0, set()
+    lock = threading.Lock()
+
+    class SlowContext:
+        def hash(self, password: str) -> str:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+                threads.add(threading.get_ident())
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+            return "hashed:" + password
+
+    hasher = CryptPasswordHasher(SlowContext(), concurrency=concurrency)  # type: ignore[arg-type]
     try:
-        assert await hasher.verify("p", await hasher.hash("p"))
-        nice_in_pool = await hasher._run(os.getpriority, os.PRIO_PROCESS, 0)
+        hashes = await asyncio.gather(*(hasher.hash(f"pw{i}") for i in range(6)))
     finally:
         hasher.close()
-    assert nice_in_pool >= HASHING_NICE > loop_nice
-    assert os.getpriority(os.PRIO_PROCESS, 0) == loop_nice  # the event loop's thread is untouched
+    assert hashes == [f"hashed:pw{i}" for i in range(6)]
+    assert most == concurrency and loop_thread not in threads

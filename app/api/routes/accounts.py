@@ -13,7 +13,6 @@ from app.api.params import client_ip, read_json_object, storable_text, text_para
 from app.api.account_schemas import (
     AuditEventOut, PasswordChange, PasswordChanged, SessionOut, SessionsOut, UserDisabled,
 )
-from app.api.routing import PlannedRoute
 from app.api.schemas import error_responses
 from app.errors import InvalidRequest
 from app.oauth.accounts import NotFound
@@ -21,7 +20,7 @@ from app.oauth.audit import RequestContext
 from app.oauth.issuer import Principal
 from app.store.session_admin import SessionView
 
-router = APIRouter(tags=["sessions"], route_class=PlannedRoute)
+router = APIRouter(tags=["sessions"])
 NO_SESSION: dict[int | str, dict[str, object]] = {404: {"description": "No live session of yours has that id."}}
 ADMIN = "admin"
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]

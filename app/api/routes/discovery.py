@@ -7,13 +7,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ServicesDep
-from app.api.routing import PlannedRoute
 from app.api.schemas import error_responses
 from app.api.trust_schemas import JsonWebKeySet, ServerMetadata
 from app.oauth.clients import SUPPORTED_GRANTS
 from app.settings import Settings
 
-router = APIRouter(tags=["discovery"], route_class=PlannedRoute)
+router = APIRouter(tags=["discovery"])
 
 TOKEN_PATH = "/user/oauth/token"
 REVOKE_PATH = "/oauth/revoke"

@@ -11,11 +11,10 @@ from sqlalchemy import text
 from app.api.deps import ServicesDep
 from app.api.errors import RETRY_AFTER_UNAVAILABLE, database_unavailable
 from app.api.observability import drain_finished
-from app.api.routing import PlannedRoute
 from app.api.schemas import Health, error_responses
 from app.metrics import render
 
-router = APIRouter(tags=["operations"], route_class=PlannedRoute)
+router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Health)

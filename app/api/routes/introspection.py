@@ -10,13 +10,12 @@ from app.api.deps import ServicesDep
 from app.api.errors import NO_STORE
 from app.api.openapi import CLIENT_BASIC
 from app.api.params import client_credentials, read_params
-from app.api.routing import PlannedRoute
 from app.api.schemas import error_responses
 from app.api.trust_schemas import Introspection, TokenForm
 from app.errors import InvalidRequest
 from app.oauth.clients import Client
 
-router = APIRouter(tags=["tokens"], route_class=PlannedRoute)
+router = APIRouter(tags=["tokens"])
 FORM_BODY = {
     "requestBody": {
         "required": True,

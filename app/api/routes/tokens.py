@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.deps import RefreshToken, ServicesDep
-from app.api.routing import PlannedRoute
+from app.api.deps import REFRESH_TOKEN_SECURITY, ServicesDep, read_refresh_token
 from app.api.services import services_of
 from app.api.errors import NO_STORE
 from app.api.params import client_credentials, client_ip, read_json_object, read_params, text_param
@@ -15,7 +14,7 @@ from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, Invalid
 from app.oauth.grants import TokenRequest
 from app.oauth.issuer import IssuedTokens
 
-router = APIRouter(tags=["tokens"], route_class=PlannedRoute)
+router = APIRouter(tags=["tokens"])
 
 
 _NO_STORE = header_tuples(NO_STORE)
@@ -52,7 +51,7 @@ def _request_body(model: type[TokenForm] | type[LoginRequest], *types: str) -> d
     openapi_extra=_request_body(TokenForm, "application/x-www-form-urlencoded", "application/json"),
 )
 async def token_endpoint(request: Request) -> Response:
-    services = services_of(request)  # not a dependency: each one costs ~15 µs to solve, and this is a hot path
+    services = services_of(request)  # a hot path: the request alone, no dependency to solve
     params = await read_params(request)
     client = await services.clients.authenticate(client_credentials(request, params))
     grant_type = params.get("grant_type")
@@ -104,9 +103,11 @@ async def login(request: Request, services: ServicesDep) -> Response:
     response_model=TokenResponse,
     responses=error_responses(401, 503),
     summary="Rotate a refresh token presented as bearer",
+    openapi_extra=REFRESH_TOKEN_SECURITY,
 )
-async def refresh(token: RefreshToken, request: Request) -> Response:
-    services = services_of(request)  # a hot path, as the token endpoint
+async def refresh(request: Request) -> Response:
+    token = read_refresh_token(request)  # a hot path, as the token endpoint: no dependency
+    services = services_of(request)
     try:
         tokens = await services.grants.issue(
             TokenRequest(
