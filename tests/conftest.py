@@ -20,10 +20,9 @@ import pytest
 
 from app.clock import FrozenClock
 from app.db.migrate import upgrade
-from app.main import create_app
 from app.settings import Settings
 from app.store.users import UserRecord
-from tests.support import PASSWORD, TEST_SECRET, create_user, truncate_all
+from tests.support import PASSWORD, TEST_SECRET, app_client, create_user, truncate_all
 
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite").lower()
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -105,11 +104,9 @@ async def user(settings: Settings) -> UserRecord:
 
 @pytest.fixture
 async def client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, clock=clock)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    """The app on the test's settings and clock, lifespan and all (`app_client`)."""
+    async with app_client(settings, clock) as http:
         yield http
-    await app.state.services.aclose()
 
 
 @pytest.fixture

@@ -9,16 +9,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
+from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.clock import SystemClock
+from app.clock import Clock, SystemClock
 from app.db.models import Base
 from app.settings import Settings
 from app.store.users import SqlUserStore, UserRecord
@@ -164,20 +165,29 @@ def bearer(token: object) -> dict[str, str]:
 
 @asynccontextmanager
 async def app_client(
-    settings: Settings, clock: object, *, peer: tuple[str, int] = ("203.0.113.7", 50000), **overrides: object
+    settings: Settings, clock: Clock, *, peer: tuple[str, int] = ("203.0.113.7", 50000),
+    routers: Sequence[APIRouter] = (), **overrides: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A fresh app on `settings` (with `overrides`), an httpx client on it, and the
-    engine disposed afterwards; `client.app` is the app (for its services)."""
+    """The one way tests build the app: `create_app` on `settings` (with `overrides`),
+    any extra `routers` mounted, and its lifespan run as a server runs it — the start-up
+    key check, the revocation feed and the purge task start before the first request,
+    and the shutdown stops them and closes the services. The shutdown runs even when the
+    test body fails, as a server's does when a request failed. `client.app` is the app
+    (for its services)."""
     from app.main import create_app
 
-    app = create_app(settings.model_copy(update=overrides), clock=clock)  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app, client=peer)
+    app = create_app(settings.model_copy(update=overrides) if overrides else settings, clock=clock)
+    for router in routers:
+        app.include_router(router)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
     try:
+        transport = httpx.ASGITransport(app=app, client=peer)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
     finally:
-        await app.state.services.aclose()
+        await lifespan.__aexit__(None, None, None)
 
 
 def sid_of(pair: dict[str, object]) -> str:

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
-
-import httpx
-from fastapi import FastAPI
 
 from app.clock import FrozenClock
 from app.db.engine import make_engine
-from app.main import create_app
 from app.oauth.clients import new_registration
 from app.oauth.keys import key_encryption_key
 from app.oauth.key_rotation import Rotation, rotate_keys
@@ -56,17 +50,6 @@ async def rotate(settings: Settings, clock: FrozenClock, activate_in: timedelta 
 def basic(client_id: str, secret: str | None = "") -> dict[str, str]:
     raw = f"{client_id}:{secret or ''}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-
-@asynccontextmanager
-async def app_client(settings: Settings, clock: FrozenClock, app: FastAPI | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    app = app or create_app(settings, clock=clock)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
-    finally:
-        await app.state.services.aclose()
 
 
 def raw_jwt(header: dict[str, object], claims: dict[str, object], signature: bytes = b"not a signature") -> str:

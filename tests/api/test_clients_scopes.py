@@ -11,11 +11,10 @@ from fastapi import APIRouter
 
 from app.api.deps import require_scopes
 from app.clock import FrozenClock
-from app.main import create_app
 from app.oauth.issuer import Principal
 from app.settings import Settings
-from tests.support import PASSWORD, bearer, login_pair, password_grant, refresh_grant
-from tests.trust_support import app_client, basic, register_client
+from tests.support import PASSWORD, app_client, bearer, login_pair, password_grant, refresh_grant
+from tests.trust_support import basic, register_client
 
 pytestmark = pytest.mark.usefixtures("user")
 LOGIN = {"grant_type": "password", "username": "alice", "password": PASSWORD}
@@ -100,20 +99,19 @@ async def test_contract_public_clients_keep_working(client: httpx.AsyncClient) -
     assert (await client.post("/refresh", headers=bearer(pair["refresh_token"]))).status_code == 200
 
 
-def scoped_app(settings: Settings, clock: FrozenClock):  # type: ignore[no-untyped-def]
-    app = create_app(settings, clock=clock)
+def orders_router() -> APIRouter:
+    """A resource server's route that needs two scopes, mounted on the test app."""
     router = APIRouter()
 
     @router.get("/orders")
     async def orders(principal: Annotated[Principal, require_scopes("read", "write")]) -> dict[str, object]:
         return {"user": principal.username}
 
-    app.include_router(router)
-    return app
+    return router
 
 
 async def test_require_scopes_answers_403_insufficient_scope(settings: Settings, clock: FrozenClock) -> None:
-    async with app_client(settings, clock, scoped_app(settings, clock)) as client:
+    async with app_client(settings, clock, routers=[orders_router()]) as client:
         full = await login_pair(client)
         narrow = await login_pair(client, scope="read")
         assert (await client.get("/orders", headers=bearer(full["access_token"]))).status_code == 200
@@ -127,7 +125,7 @@ async def test_require_scopes_answers_403_insufficient_scope(settings: Settings,
 
 
 async def test_openapi_shows_the_scopes(settings: Settings, clock: FrozenClock) -> None:
-    async with app_client(settings, clock, scoped_app(settings, clock)) as client:
+    async with app_client(settings, clock, routers=[orders_router()]) as client:
         doc = (await client.get("/openapi.json")).json()
     flow = doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]
     assert set(flow["scopes"]) == {"profile", "read", "write"}

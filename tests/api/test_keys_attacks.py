@@ -15,11 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.security.jwk import SigningKey, b64url, generate_private_key, signing_key
 from app.settings import Settings
-from tests.support import bearer, login_pair
-from tests.trust_support import app_client, raw_jwt
+from tests.support import app_client, bearer, login_pair
+from tests.trust_support import raw_jwt
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -41,11 +40,10 @@ class Target:
 
 @pytest.fixture
 async def target(settings: Settings, clock: FrozenClock) -> AsyncIterator[Target]:
-    app = create_app(settings, clock=clock)
-    async with app_client(settings, clock, app) as http:
+    async with app_client(settings, clock) as http:
         pair = await login_pair(http)
         claims = jwt.decode(str(pair["access_token"]), options={"verify_signature": False})
-        key = await app.state.services.keys.signing_key()
+        key = await http.app.state.services.keys.signing_key()  # type: ignore[attr-defined]
         assert (await http.get("/protected", headers=bearer(pair["access_token"]))).status_code == 200
         assert (await http.get("/protected", headers=bearer(Target(http, key, claims).sign(claims)))).status_code == 200
         yield Target(http, key, claims)

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from app.clock import FrozenClock
 from app.security.jwk import generate_private_key, signing_key
 from app.settings import Settings
-from tests.support import bearer, login_pair, refresh_grant
-from tests.trust_support import app_client, rotate
+from tests.support import app_client, bearer, login_pair, refresh_grant
+from tests.trust_support import rotate
 
 pytestmark = pytest.mark.usefixtures("user")
 

@@ -10,9 +10,9 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
-from app.main import create_app
+from app.clock import SystemClock
 from app.settings import Settings, describe_error
-from tests.support import PASSWORD
+from tests.support import PASSWORD, app_client
 
 pytestmark = pytest.mark.usefixtures("user")
 OLD = "old-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEF"
@@ -24,12 +24,8 @@ def settings_with(base: Settings, **values: object) -> Settings:
 
 
 async def call(settings: Settings, method: str, path: str, **kwargs: object) -> httpx.Response:
-    app = create_app(settings)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            return await http.request(method, path, **kwargs)  # type: ignore[arg-type]
-    finally:
-        await app.state.services.aclose()
+    async with app_client(settings, SystemClock()) as http:
+        return await http.request(method, path, **kwargs)  # type: ignore[arg-type]
 
 
 async def login(settings: Settings) -> dict[str, str]:

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
 from tests.support import PASSWORD, TEST_SECRET, app_client, bearer, free_port, login_pair
 
@@ -23,13 +22,8 @@ async def down_and_up(settings: Settings, user: object, clock: FrozenClock):  # 
         database_url=f"postgresql://postgres@127.0.0.1:{port}/none", jwt_secret=TEST_SECRET,
         db_connect_timeout_seconds=2, _env_file=None,
     )
-    apps = [create_app(down, clock=clock), create_app(settings, clock=clock)]
-    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://t") for a in apps]
-    yield clients
-    for c in clients:
-        await c.aclose()
-    for a in apps:
-        await a.state.services.aclose()
+    async with app_client(down, clock) as unreachable, app_client(settings, clock) as reachable:
+        yield [unreachable, reachable]
 
 
 def assert_unavailable(r: httpx.Response) -> None:

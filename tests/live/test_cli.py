@@ -7,13 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.main import create_app
 from app.settings import Settings
-from tests.support import TEST_SECRET, password_grant
+from tests.support import TEST_SECRET, app_client, password_grant
 
 
 def cli(args: list[str], url: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,11 +28,9 @@ async def test_users_create_reads_stdin_and_strips_one_newline(database_url: str
     assert created.returncode == 0, created.stderr
     assert "s3cret" not in created.stdout + created.stderr
     settings = Settings(database_url=database_url, jwt_secret=TEST_SECRET, _env_file=None)  # type: ignore[call-arg]
-    app = create_app(settings, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock) as client:
         assert (await password_grant(client, username="bob", password="s3cret pw ")).status_code == 200
         assert (await password_grant(client, username="bob", password="s3cret pw \n")).status_code == 400
-    await app.state.services.aclose()
 
 
 def test_duplicate_user_exits_non_zero_with_a_message(database_url: str, tmp_path: Path) -> None:
@@ -65,8 +61,7 @@ async def test_admin_cli_disable_sessions_and_audit(database_url: str, tmp_path:
 
     assert cli(["users", "create", "erin", "--password-stdin"], database_url, tmp_path, "a password\n").returncode == 0
     settings = Settings(database_url=database_url, jwt_secret=TEST_SECRET, _env_file=None)  # type: ignore[call-arg]
-    app = create_app(settings, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with app_client(settings, clock) as client:
         r = await password_grant(client, username="erin", password="a password")
         token = r.json()["access_token"]
         listed = cli(["sessions", "list", "erin"], database_url, tmp_path)
@@ -80,4 +75,3 @@ async def test_admin_cli_disable_sessions_and_audit(database_url: str, tmp_path:
         assert events[-1] == "user_disabled" and "login_succeeded" in events
         assert "a password" not in tail.stdout and token not in tail.stdout
         assert cli(["users", "disable", "nobody"], database_url, tmp_path).returncode == 1
-    await app.state.services.aclose()

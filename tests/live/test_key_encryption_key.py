@@ -20,11 +20,11 @@ from sqlalchemy import select
 
 from app.clock import FrozenClock, SystemClock
 from app.db.engine import make_engine
-from app.main import create_app
 from app.settings import Settings
 from app.store.tables import keys, secrets_table
-from tests.support import ROOT, free_port, live_server, login_pair, password_grant, refresh_grant, server_env
-from tests.trust_support import app_client
+from tests.support import (
+    ROOT, app_client, free_port, live_server, login_pair, password_grant, refresh_grant, server_env,
+)
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -109,8 +109,7 @@ async def test_serve_with_the_right_key_starts_and_keeps_the_stored_key(
 async def test_start_up_on_an_empty_key_table_writes_nothing(settings: Settings, clock: FrozenClock) -> None:
     """Development without JWT_KEY_ENCRYPTION_KEY: the check must not generate the
     development key (the first token request does that)."""
-    app = create_app(with_kek(settings, None), clock=clock)
-    async with app.router.lifespan_context(app):  # its exit closes the services
+    async with app_client(with_kek(settings, None), clock):  # start-up, then shutdown
         pass
     assert await stored_rows(settings) == ([], [])
 
@@ -120,9 +119,9 @@ async def test_a_key_that_does_not_decrypt_at_request_time_gives_503_not_500(
 ) -> None:
     """This replica started before another one, with another key, stored the signing key
     (so its start-up check had nothing to read): the RFC 6749 shape, and nothing consumed."""
-    pair = await seed_keys(settings, clock)
     caplog.set_level(logging.INFO)
     async with app_client(with_kek(settings, OTHER_KEK), clock) as client:
+        pair = await seed_keys(settings, clock)  # by the other replica, after this one started
         answers = [
             await password_grant(client),
             await refresh_grant(client, pair["refresh_token"]),
@@ -157,9 +156,8 @@ async def test_a_database_not_ready_at_start_up_does_not_stop_it(
         await _pg_admin(f'CREATE DATABASE "{name}"')
         empty = settings.database_url.rsplit("/", 1)[0] + f"/{name}"
     caplog.set_level(logging.WARNING)
-    app = create_app(with_kek(settings, KEK).model_copy(update={"database_url": empty}), clock=clock)
     try:
-        async with app.router.lifespan_context(app):  # its exit closes the services
+        async with app_client(with_kek(settings, KEK), clock, database_url=empty):  # start-up, then shutdown
             pass
     finally:
         if not settings.is_sqlite:
