@@ -49,6 +49,7 @@ class Services:
         first, so no database thread answers into a closed loop), database connections
         (the engine's and the runner's) and the password-hashing threads."""
         await self.usage.drain()
+        await self.issuer.drain()
         await self.session_cache.drain()
         await self.runner.close()
         self.hasher.close()

@@ -62,10 +62,14 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    # For the refresh grace period: the token this one was rotated into, and that pair
-    # encrypted, so a client that lost the answer can be given the same pair again.
+    # The token this one was rotated into, and that pair encrypted with this token, so a
+    # client that lost the answer can be given the same pair again.
     successor_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     successor_pair: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the server had the answer to the rotation that spent this token in hand (set
+    # just after; app.oauth.refresh_rule): NULL on a spent token means the answer may
+    # never have reached the client, so its retry gets the same pair.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (Index("ix_refresh_token_session_id", "session_id"),)
 

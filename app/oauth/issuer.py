@@ -19,6 +19,7 @@ from app.security.tokens import hash_token, is_refresh_token, new_jti, new_refre
 from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
 from app.store.audit import AuditRecord
+from app.oauth.confirmations import Confirmations
 from app.oauth.refresh_rule import STRICT, Outcome, ReusePolicy, decide
 from app.security.sealing import seal, unseal
 from app.store.sessions import (
@@ -104,6 +105,7 @@ class TokenIssuer:
         self._audit = auditor
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
         self._tokens = tokens
+        self._confirmations = Confirmations(tokens)
         self._sessions = sessions
         self._live = live
         self._keys = keys
@@ -145,6 +147,7 @@ class TokenIssuer:
             raise InvalidGrant(_REFUSED[Outcome.UNKNOWN])
         key = await self._keys.signing_key()  # before the token is spent: an outage consumes nothing
         token_hash = hash_token(refresh_token)
+        await self._confirmations.settled(token_hash)
         # A lost compare-and-set means another refresh claimed the token meanwhile: its
         # state is read again, and is then reuse (or, in the grace window, a replay).
         for _ in range(2):
@@ -162,12 +165,13 @@ class TokenIssuer:
         self, state: TokenState, refresh_token: str, token_hash: str, scope: list[str] | None, now: datetime,
         key: SigningKey, context: RequestContext | None,
     ) -> IssuedTokens | None:
-        """The successor pair, minted before the write so that, in the grace window, the
-        spent token keeps it sealed (only the spent token can open it). None: lost."""
+        """The successor pair, minted before the write so that the spent token keeps it
+        sealed (only the spent token can open it) for a retry of this rotation
+        (app.oauth.refresh_rule). None: lost the compare-and-set."""
         successor = new_refresh_token()
         info = state.session(min(now + self._life.refresh, state.session_expires_at))
         issued = self._mint(info, successor, _granted(info, scope), now, key)
-        sealed = seal(refresh_token, json.dumps(asdict(issued)).encode()) if self._reuse.grace else None
+        sealed = seal(refresh_token, json.dumps(asdict(issued)).encode())
         # The audit row commits with the rotation: one transaction, not two.
         record = self._draft(audit.REFRESHED, context, info)
         claimed = await self._tokens.rotate(Rotation(
@@ -176,6 +180,7 @@ class TokenIssuer:
         ))
         if not claimed:
             return None
+        self._confirmations.add(token_hash, now)  # the answer is in hand: a reuse from now on is one
         if self._audit is not None and record is not None:
             self._audit.emit(record)
         return issued
@@ -200,6 +205,10 @@ class TokenIssuer:
         if outcome in _EVENTS:
             await self._record(_EVENTS[outcome], context, session_id=session_id)
         raise InvalidGrant(_REFUSED[outcome])
+
+    async def drain(self) -> None:
+        """Shutdown and tests: write the confirmations still waiting."""
+        await self._confirmations.drain()
 
     async def revoke_session(self, session_id: str, now: datetime, reason: str) -> bool:
         """Ends the session in the database and in this process's cache at once."""

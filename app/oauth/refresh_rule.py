@@ -5,7 +5,18 @@ revocation all read the token's state from the store and ask `decide` (or `is_ac
 A token rotates iff it was issued to the calling client (or to none we registered), the
 scope asked for is within the session's grant, it is unused and unexpired, its session
 is live (not revoked, not past its absolute end) and its user active. A used token
-coming back is reuse, decided by the ReusePolicy.
+coming back is a retry of its rotation when that rotation's answer may never have
+reached the client (below), else reuse, decided by the ReusePolicy.
+
+A rotation is confirmed when the server has its answer in hand (the issuer records that
+just after; a failed or timed-out commit, answered 503, never is) or when its successor
+is first used. A rotation can commit although its answer was a 503: the COMMIT reached
+the database, the reply did not come back (a cut connection, a stall that healed).
+The client then retries with the same token, as Retry-After tells it to, at whichever
+replica; that retry must not look like theft. So a used token whose rotation is still
+unconfirmed after UNANSWERED_AFTER gets the same successor pair again, in every policy.
+Concurrent refreshes of one token meet well within UNANSWERED_AFTER, so for them, and
+for any reuse of a rotation that was answered, the policy decides as before.
 """
 
 from __future__ import annotations
@@ -30,11 +41,12 @@ class ReusePolicy:
 
 
 STRICT = ReusePolicy()
+UNANSWERED_AFTER = timedelta(seconds=1)  # a confirmation normally lands within milliseconds
 
 
 class Outcome(enum.Enum):
     ROTATE = "rotate"
-    REPLAY = "replay"  # grace: the sealed successor pair, again
+    REPLAY = "replay"  # a retry of the same rotation: its sealed successor pair, again
     REVOKE = "revoke"  # reuse, enforced: the session is revoked
     REPORT = "report"  # reuse, report mode: refused, the session stays
     WRONG_CLIENT = "wrong_client"
@@ -64,7 +76,10 @@ def decide(
         # both the attacker and the legitimate client, one of them will present an
         # invalidated refresh token, which will inform the authorization server of the
         # breach", which then revokes the active refresh token (here: the session).
-        if _within_grace(state, now, policy.grace):
+        age = now - state.used_at
+        unanswered = state.confirmed_at is None and age >= UNANSWERED_AFTER
+        in_grace = policy.grace > timedelta(0) and age <= policy.grace
+        if (unanswered or in_grace) and _successor_usable(state, now):
             return Outcome.REPLAY
         return Outcome.REVOKE if policy.enforce else Outcome.REPORT
     if state.session_revoked_at is not None:
@@ -85,14 +100,12 @@ def is_active(state: TokenState | None, now: datetime) -> bool:
     return decide(state, now=now, client_id=state.bound_to, scope=None, policy=STRICT) is Outcome.ROTATE
 
 
-def _within_grace(state: TokenState, now: datetime, grace: timedelta) -> bool:
-    """Only the immediate predecessor of a token nobody has used yet: a token two
-    generations old is theft even inside the window (its successor was used, so someone
-    holds the newer pair), and so is one whose session has ended since."""
-    assert state.used_at is not None
+def _successor_usable(state: TokenState, now: datetime) -> bool:
+    """Only the immediate predecessor of a token nobody has used yet may be replayed: a
+    token two generations old is theft even inside the grace window (its successor was
+    used, so someone holds the newer pair), and so is one whose session has ended since."""
     return (
-        grace > timedelta(0) and now - state.used_at <= grace
-        and state.successor_pair is not None
+        state.successor_pair is not None
         and state.successor_used_at is None
         and state.successor_expires_at is not None and state.successor_expires_at > now
         and state.session_revoked_at is None and state.session_expires_at > now

@@ -62,9 +62,10 @@ class TokenState:
     used_at: datetime | None
     session_expires_at: datetime
     session_revoked_at: datetime | None
-    successor_pair: str | None  # the pair it was rotated into, sealed (grace period)
+    successor_pair: str | None  # the pair it was rotated into, sealed with this token
     successor_used_at: datetime | None
     successor_expires_at: datetime | None
+    confirmed_at: datetime | None = None  # its rotation's answer was in the server's hands
 
     def session(self, refresh_expires_at: datetime) -> SessionInfo:
         return SessionInfo(
@@ -80,7 +81,7 @@ class Rotation:
     session_id: str
     now: datetime
     refresh_expires_at: datetime
-    sealed_pair: str | None  # kept on the spent token for a grace-period retry
+    sealed_pair: str | None  # kept on the spent token for a retry of the same rotation
     audit: AuditRecord | None
 
 
@@ -104,6 +105,10 @@ class RefreshTokenStore(Protocol):
 
     async def rotate(self, rotation: Rotation) -> bool:
         """False: the token was claimed by someone else since its state was read."""
+        ...
+
+    async def confirm(self, token_hashes: Sequence[str], now: datetime) -> None:
+        """The rotations that spent these tokens were answered."""
         ...
 
 
@@ -132,7 +137,7 @@ STATE = (
         sessions.c.client_id, clients.c.client_id.label("bound_to"), tokens.c.issued_at, tokens.c.expires_at,
         tokens.c.used_at, sessions.c.expires_at.label("session_expires_at"), sessions.c.revoked_at,
         tokens.c.successor_pair, _successor.c.used_at.label("successor_used_at"),
-        _successor.c.expires_at.label("successor_expires_at"),
+        _successor.c.expires_at.label("successor_expires_at"), tokens.c.confirmed_at,
     )
     .join(sessions, sessions.c.id == tokens.c.session_id)
     .join(users, users.c.id == sessions.c.user_id)
@@ -146,6 +151,11 @@ CLAIM = (
     .values(used_at=bindparam("now"), successor_hash=bindparam("successor_hash"),
             successor_pair=bindparam("sealed_pair"))
     .returning(tokens.c.session_id)
+)
+CONFIRM = (
+    update(tokens)
+    .where(tokens.c.token_hash == bindparam("token_hash"), tokens.c.confirmed_at.is_(None))
+    .values(confirmed_at=bindparam("now"))
 )
 INSERT_TOKEN = insert(tokens).values(
     token_hash=bindparam("token_hash"), session_id=bindparam("session_id"),
@@ -204,7 +214,7 @@ class SqlSessionStore:
             session_id=r[0], user_id=r[1], username=r[2], user_active=bool(r[3]), scope=r[4] or "",
             client_id=r[5], bound_to=r[6], issued_at=r[7], expires_at=r[8], used_at=r[9],
             session_expires_at=r[10], session_revoked_at=r[11], successor_pair=r[12],
-            successor_used_at=r[13], successor_expires_at=r[14],
+            successor_used_at=r[13], successor_expires_at=r[14], confirmed_at=r[15],
         )
 
     async def rotate(self, rotation: Rotation) -> bool:
@@ -220,6 +230,9 @@ class SqlSessionStore:
             steps.append(Step(APPEND, asdict(r.audit)))
         results = await self._db.transaction(steps, claim=True)
         return bool(results[0])
+
+    async def confirm(self, token_hashes: Sequence[str], now: datetime) -> None:
+        await self._db.transaction([Step(CONFIRM, {"token_hash": h, "now": now}) for h in token_hashes])
 
     async def create(self, session: NewSession) -> None:
         """The session, its first refresh token and the audit row, in one transaction."""

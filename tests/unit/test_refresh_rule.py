@@ -31,9 +31,10 @@ def state(**changes: object) -> TokenState:
 
 
 def replayable(**changes: object) -> TokenState:
-    """Rotated two seconds ago into a successor nobody has used."""
+    """Rotated two seconds ago, and answered, into a successor nobody has used."""
     base: dict[str, object] = {"used_at": NOW - timedelta(seconds=2), "successor_pair": "sealed",
-                               "successor_expires_at": NOW + timedelta(hours=1)}
+                               "successor_expires_at": NOW + timedelta(hours=1),
+                               "confirmed_at": NOW - timedelta(seconds=2)}
     return state(**{**base, **changes})
 
 
@@ -49,7 +50,7 @@ def outcome(s: TokenState | None, *, client_id: str | None = None, scope: list[s
     (state(session_expires_at=NOW), Outcome.EXPIRED_ABSOLUTE),
     (state(session_revoked_at=NOW - timedelta(seconds=1)), Outcome.ENDED),
     (state(user_active=False), Outcome.ENDED),
-    (state(used_at=NOW - timedelta(seconds=2)), Outcome.REVOKE),
+    (state(used_at=NOW - timedelta(seconds=2), confirmed_at=NOW - timedelta(seconds=2)), Outcome.REVOKE),
 ])
 def test_each_clause_of_the_rule(token: TokenState | None, expected: Outcome) -> None:
     assert outcome(token) is expected
@@ -86,6 +87,20 @@ def test_reuse_under_each_policy() -> None:
 def test_the_grace_window_replays_only_the_immediate_predecessor_of_a_live_token(token: TokenState) -> None:
     assert outcome(token, policy=GRACE) is Outcome.REVOKE
     assert outcome(token, policy=replace(GRACE, enforce=False)) is Outcome.REPORT
+    if token.used_at == NOW - timedelta(seconds=2):  # unanswered: the same conditions hold
+        assert outcome(replace(token, confirmed_at=None)) is Outcome.REVOKE
+
+
+@pytest.mark.parametrize("policy", [STRICT, ReusePolicy(enforce=False), GRACE])
+def test_a_retry_of_an_unanswered_rotation_gets_its_pair_in_every_policy(policy: ReusePolicy) -> None:
+    """A rotation that committed although its answer was a 503 is never confirmed: its
+    token, presented again after UNANSWERED_AFTER, is that rotation's retry."""
+    unanswered = replayable(confirmed_at=None)
+    assert outcome(unanswered, policy=policy) is Outcome.REPLAY
+    assert outcome(replayable(confirmed_at=None, used_at=NOW), policy=STRICT) is Outcome.REVOKE  # a race
+    assert outcome(replayable(confirmed_at=None, successor_used_at=NOW), policy=STRICT) is Outcome.REVOKE
+    assert outcome(replayable(confirmed_at=None, bound_to="orders"), policy=policy) is Outcome.WRONG_CLIENT
+    assert outcome(unanswered, scope=["admin"], policy=policy) is Outcome.SCOPE
 
 
 def test_the_grace_window_keeps_the_client_binding_and_the_scope_check() -> None:
@@ -132,6 +147,7 @@ class FakeStore:
             session_revoked_at=s["revoked_at"], successor_pair=t["pair"],  # type: ignore[arg-type]
             successor_used_at=nxt["used_at"] if nxt else None,  # type: ignore[arg-type]
             successor_expires_at=nxt["expires_at"] if nxt else None,  # type: ignore[arg-type]
+            confirmed_at=t.get("confirmed_at"),  # type: ignore[arg-type]
         )
 
     async def rotate(self, r: Rotation) -> bool:
@@ -147,6 +163,10 @@ class FakeStore:
                                          "expires_at": r.refresh_expires_at, "used_at": None, "successor": None,
                                          "pair": None}
         return True
+
+    async def confirm(self, token_hashes: object, now: datetime) -> None:
+        for h in token_hashes:  # type: ignore[attr-defined]
+            self.tokens[h]["confirmed_at"] = now
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
         s = self.sessions[session_id]
@@ -256,3 +276,34 @@ async def test_an_expired_refresh_token_is_refused_without_revoking() -> None:
     with pytest.raises(InvalidGrant, match="expired"):
         await tokens.rotate(first.refresh_token)
     assert await store.live(first.session_id, clock.now()) is not None
+
+
+async def test_a_rotation_answered_503_that_committed_is_retried_as_itself() -> None:
+    """The commit lands but its reply is lost: the client was told 503 and retries after
+    Retry-After; it gets the pair that rotation minted, and the session lives on. A reuse
+    of a rotation that was answered stays theft."""
+    from app.errors import ServiceUnavailable
+
+    clock = FrozenClock()
+    store = FakeStore(clock)
+    tokens, first = await login(store, clock)
+    committed = store.rotate
+
+    async def commit_then_lose_the_reply(r: Rotation) -> bool:
+        await committed(r)
+        raise ServiceUnavailable()
+
+    store.rotate = commit_then_lose_the_reply  # type: ignore[method-assign]
+    with pytest.raises(ServiceUnavailable):
+        await tokens.rotate(first.refresh_token)
+    store.rotate = committed  # type: ignore[method-assign]
+    clock.advance(seconds=5)  # Retry-After
+    retried = await tokens.rotate(first.refresh_token)
+    again = await tokens.rotate(first.refresh_token)  # the retry's own answer lost too
+    assert retried == again and retried.session_id == first.session_id
+    third = await tokens.rotate(retried.refresh_token)  # and it rotates on
+    await tokens.drain()
+    clock.advance(seconds=5)
+    with pytest.raises(InvalidGrant, match="revoked"):
+        await tokens.rotate(retried.refresh_token)  # answered: theft
+    assert await store.live(third.session_id, clock.now()) is None
