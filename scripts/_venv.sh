@@ -14,10 +14,27 @@ pick_python() {
   return 1
 }
 
+pick_lowest_python() {  # the oldest Python pyproject.toml allows (3.11) where there is one
+  if command -v python3.11 >/dev/null 2>&1; then command -v python3.11; else command -v "$(pick_python)"; fi
+}
+
 ensure_venv() {  # ensure_venv 'spec' ...: pip install the specs into .venv
   if [ ! -x .venv/bin/python ]; then
     "$(pick_python)" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
   fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"
+}
+
+# lowest_venv 'spec' ...: a fresh .venv-lowest holding the specs with every direct
+# dependency at the LOWEST version pyproject.toml allows (uv's --resolution lowest-direct),
+# so the lower bounds are tested, not just written. Made anew each time: a venv kept from
+# an older pyproject.toml would test the old bounds. uv comes from PyPI into .venv.
+lowest_venv() {
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
+  local uv=.venv/bin/uv
+  rm -rf .venv-lowest
+  UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$(pick_lowest_python)" .venv-lowest
+  VIRTUAL_ENV="$PWD/.venv-lowest" UV_PYTHON_DOWNLOADS=never \
+    "$uv" pip install --quiet --resolution lowest-direct "$@"
 }
