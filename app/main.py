@@ -7,6 +7,7 @@ calls this; tests pass their own settings and a FrozenClock.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
@@ -33,7 +34,7 @@ from app.oauth.keys import build_key_ring
 from app.oauth.stored_keys import KeyPolicy
 from app.oauth.ratelimit import AttemptStore, LoginLimits, LoginRateLimiter
 from app.security.passwords import CryptPasswordHasher
-from app.settings import Settings, load_settings
+from app.settings import Settings, load_settings, production_warnings
 from app.store.attempts import SqlAttemptStore
 from app.store.attempts_redis import RedisAttemptStore
 from app.store.purge import SqlPurger
@@ -145,6 +146,8 @@ def _start_purging(settings: Settings, services: Services) -> asyncio.Task[None]
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.log_level)
+    for warning in production_warnings(settings):
+        logging.getLogger("app.startup").warning(warning)
     services = build_services(settings, clock or SystemClock())
 
     @asynccontextmanager

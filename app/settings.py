@@ -7,6 +7,8 @@ tests pass `Settings(...)` directly and nothing reads `os.environ` behind their 
 from __future__ import annotations
 
 import ipaddress
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.security.jwk import HMAC_ALGORITHMS, load_pem_private_key, load_pem_public_key
 
 MINUTES_MAX = 60 * 24 * 366 * 10  # ten years: beyond that a lifetime is a typo, not a policy
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
 
 
@@ -101,7 +104,7 @@ class Settings(BaseSettings):
 
     # Tokens other services can trust: issuer and audience (RFC 9068), asymmetric keys,
     # the client registry and the scopes the server advertises.
-    jwt_issuer: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("JWT_ISSUER"))
+    jwt_issuer: str = Field(DEFAULT_ISSUER, validation_alias=AliasChoices("JWT_ISSUER"))
     jwt_audience: str = Field(
         "authserver", min_length=1, max_length=255, validation_alias=AliasChoices("JWT_AUDIENCE")
     )
@@ -257,8 +260,46 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+MIN_SECRET_BITS = 128  # estimated entropy a production secret must carry
+
+
 def _weak(secret: str) -> bool:
-    return len(secret.encode()) < MIN_SECRET_BYTES or len(set(secret)) < 8
+    """Too short, too repetitive (`abcdefgh` × 4 carries ~96 bits by its own letter
+    frequencies), or words (a phrase of lowercase words is guessable from a dictionary
+    however long): a secret must look like what `secrets.token_urlsafe(48)` or
+    `openssl rand -hex 32` print."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return True
+    counts = [secret.count(c) for c in set(secret)]
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts)
+    return bits < MIN_SECRET_BITS or re.fullmatch(r"[a-z]+([ _.-][a-z]+)*", secret) is not None
+
+
+def production_warnings(settings: Settings) -> list[str]:
+    """Choices that are legitimate somewhere but risky facing the internet: each is one
+    warning line at start-up in production."""
+    if settings.app_env != "production":
+        return []
+    found = []
+    if not settings.rate_limit_enabled:
+        found.append("RATE_LIMIT_ENABLED=false: logins are not rate limited")
+    if settings.refresh_reuse_detection == "report":
+        found.append("REFRESH_REUSE_DETECTION=report: a stolen refresh token's reuse does not end the session")
+    if settings.refresh_reuse_grace_seconds > 60:
+        found.append(f"REFRESH_REUSE_GRACE_SECONDS={settings.refresh_reuse_grace_seconds:g}: "
+                     "a replayed refresh token is honoured for over a minute")
+    if settings.allow_unregistered_public_clients:
+        found.append("ALLOW_UNREGISTERED_PUBLIC_CLIENTS=true: any caller may name any client")
+    if settings.jwt_issuer == DEFAULT_ISSUER:
+        found.append(f"JWT_ISSUER is the default {DEFAULT_ISSUER}: set this server's public URL")
+    return [f"production: {line}" for line in found]
+
+
+def mask_url(value: object) -> object:
+    """A URL with its password replaced, for messages (DATABASE_URL, REDIS_URL)."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", value)
 
 
 def env_name(field: str) -> str:
@@ -279,7 +320,7 @@ def describe_error(exc: ValidationError) -> str:
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if loc:
             name = env_name(str(loc[0]))
-            parts.append(f"{name}: {msg} (got {err.get('input')!r})")
+            parts.append(f"{name}: {msg} (got {mask_url(err.get('input'))!r})")
         else:
             parts.append(msg)
     return "invalid setting: " + "; ".join(parts)

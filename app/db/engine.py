@@ -10,6 +10,9 @@ Read-only work keeps plain (deferred) transactions so it never queues behind wri
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("app.db")
 WRITE = {"sqlite_write": True}  # execution option asking for BEGIN IMMEDIATE
 # PostgreSQL's word that it cannot serve now (a 503, not a bug), whichever driver class
 # carries it: SQLSTATE classes 08 connection exception, 53 insufficient resources (too
@@ -34,9 +38,36 @@ def sqlstate_unavailable(code: object) -> bool:
     return isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
+def private_sqlite_file(database_url: str) -> None:
+    """A SQLite database holds password hashes, sessions and, in development, the signing
+    secret: it is created readable by its owner alone (its -wal and -shm files take the
+    same mode from it), and an existing one readable by others is reported, loudly."""
+    if not database_url.startswith("sqlite"):
+        return
+    path = database_url.split(":///", 1)[1] if ":///" in database_url else ""
+    if not path or path.startswith(":memory:") or "mode=memory" in path:
+        return
+    path = path.split("?", 1)[0]
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # its folder is missing or not ours: SQLite will say so
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        log.warning(
+            "DATABASE_URL: %s is readable by other users (mode %o): they can read password hashes "
+            "and, in development, the signing secret; run chmod 600 on it and its -wal and -shm files",
+            path, stat.S_IMODE(mode),
+        )
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if settings.is_sqlite:
+        private_sqlite_file(url)
         return sqlite_engine(url, settings.sqlite_busy_timeout_ms)
     return create_async_engine(
         url,

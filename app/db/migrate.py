@@ -16,6 +16,8 @@ except ImportError:  # Windows: no OS lock; start one worker first there
 from alembic import command
 from alembic.config import Config
 
+from app.db.engine import private_sqlite_file
+
 
 def migrations_dir() -> Path:
     spec = importlib.util.find_spec("app.migrations")
@@ -33,6 +35,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    private_sqlite_file(database_url)
     with _sqlite_file_lock(database_url):
         command.upgrade(alembic_config(database_url), revision)
 

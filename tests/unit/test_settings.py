@@ -104,3 +104,73 @@ def test_start_up_error_is_one_line_without_traceback(tmp_path: os.PathLike[str]
     assert len(lines) == 1, proc.stderr
     assert "ACCESS_TOKEN_VALIDITY_MINUTES" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("secret", [
+    "abcdefgh" * 4,  # 32 bytes, 8 letters: ~96 bits
+    "correct horse battery staple mountain river",  # a phrase: a dictionary guesses it
+    "correct-horse-battery-staple-mountain-river",
+    "a" * 64,
+    "short",
+])
+def test_production_refuses_a_weak_secret(secret: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(app_env="production", jwt_secret=secret, _env_file=None)  # type: ignore[call-arg]
+    line = describe_error(refused.value)
+    assert "JWT_SECRET" in line and secret not in line
+
+
+@pytest.mark.parametrize("make", [lambda: __import__("secrets").token_urlsafe(48), lambda: __import__("secrets").token_hex(32)])
+def test_production_takes_the_secrets_the_readme_makes(make: object) -> None:
+    Settings(app_env="production", jwt_secret=make(), _env_file=None)  # type: ignore[call-arg,operator]
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DATABASE_URL", "mysql://admin:hunter2-secret@db.example:3306/auth"),
+    ("REDIS_URL", "http://:hunter2-secret@cache.example:6379/0"),
+])
+def test_start_up_errors_mask_passwords_in_urls(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    line = describe_error(refused.value)
+    assert name in line and "hunter2" not in line and "***" in line
+
+
+def test_production_warns_once_for_each_risky_choice() -> None:
+    from app.settings import production_warnings
+
+    strong = __import__("secrets").token_urlsafe(48)
+    risky = Settings(
+        app_env="production", jwt_secret=strong, rate_limit_enabled=False, refresh_reuse_detection="report",
+        refresh_reuse_grace_seconds=300, allow_unregistered_public_clients=True, _env_file=None,  # type: ignore[call-arg]
+    )
+    warnings = production_warnings(risky)
+    for name in ("RATE_LIMIT_ENABLED", "REFRESH_REUSE_DETECTION", "REFRESH_REUSE_GRACE_SECONDS",
+                 "ALLOW_UNREGISTERED_PUBLIC_CLIENTS", "JWT_ISSUER"):
+        assert sum(name in w for w in warnings) == 1, name
+    careful = risky.model_copy(update={
+        "rate_limit_enabled": True, "refresh_reuse_detection": "enforce", "refresh_reuse_grace_seconds": 0,
+        "allow_unregistered_public_clients": False, "jwt_issuer": "https://auth.example.com",
+    })
+    assert production_warnings(careful) == []
+    assert production_warnings(risky.model_copy(update={"app_env": "development"})) == []
+
+
+def test_a_new_sqlite_database_is_private_and_an_exposed_one_is_reported(
+    tmp_path: os.PathLike[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import stat
+    from pathlib import Path
+
+    from app.db.migrate import upgrade
+
+    path = Path(tmp_path) / "auth.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    assert not caplog.records
+    path.chmod(0o644)
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    assert any("readable by other users" in r.getMessage() for r in caplog.records)
