@@ -17,6 +17,7 @@ REPO="$(dirname "$BENCH")"
 VENV="$BENCH/.venv"
 PYTHON="${PYTHON:-python3}"
 SRC="$REPO"
+export BENCH_COMMAND="bash bench/run.sh${*:+ $*}"  # named atop the report
 
 if [[ "${1:-}" == "--head" ]]; then
   shift
