@@ -28,7 +28,7 @@ def cpu_model() -> str:
 def server_commit(repo: Path) -> str:
     """run.sh --head names the snapshot it installed; otherwise ask git (read-only)."""
     if os.environ.get("BENCH_SERVER_COMMIT"):
-        return os.environ["BENCH_SERVER_COMMIT"]
+        return os.environ["BENCH_SERVER_COMMIT"] + _code(repo)
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()
@@ -36,7 +36,15 @@ def server_commit(repo: Path) -> str:
                                capture_output=True, text=True).stdout.strip()
     except OSError:
         return "unknown"
-    return commit + (" + uncommitted changes in app/ or migrations/" if dirty else " (working tree)")
+    return commit + (" + uncommitted changes in app/ or migrations/" if dirty else " (working tree)") + _code(repo)
+
+
+def _code(repo: Path) -> str:
+    """The commit that last changed the server's code, as of HEAD: a table measured on a
+    branch that only touched bench/ names the code it measured."""
+    last = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "HEAD", "--", "app", "migrations",
+                           "pyproject.toml"], capture_output=True, text=True).stdout.strip()
+    return f"; app/, migrations/ and pyproject.toml last changed in {last}" if last else ""
 
 
 def collect(mode: Mode, repo: Path, subjects: list[Subject], command: str) -> dict[str, object]:
