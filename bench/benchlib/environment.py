@@ -10,6 +10,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from benchlib.builds import Subject
 from benchlib.config import Mode
@@ -63,11 +64,11 @@ def collect(mode: Mode, repo: Path, subjects: list[Subject], command: str) -> di
     }
 
 
-def describe(info: dict[str, object]) -> str:
+def describe(info: dict[str, Any]) -> str:
     if not info:
         return ""
-    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())  # type: ignore[union-attr]
-    builds = ", ".join(f"{k} = {v}" if k else str(v) for k, v in info["builds"].items())  # type: ignore[union-attr]
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    builds = ", ".join(f"{k} = {v}" if k else str(v) for k, v in info["builds"].items())
     return (f"Command: `{info['command']}`\n\n"
             f"Server: {builds}. {info['date']}; {info['mode']} mode: {info['reps']} interleaved reps of "
             f"{info['duration']} s (after {info['warmup']} s warm-up) per configuration. Machine: "

@@ -41,7 +41,7 @@ def run(subjects: list[Subject], mode: Mode, wanted: Callable[[str], bool], resu
     rec = Recorder(raw)
     rec.extra("run", environment.collect(mode, REPO, subjects, command))
     has_pg = any(wanted(r) for r in ROWS if "-pg-" in r) and db.pg_available()
-    steps = [
+    steps: list[tuple[str, Callable[[Path], None]]] = [
         ("protected", lambda w: phase_protected.bench(w, mode, rec, subjects, wanted)),
         ("refresh", lambda w: phase_refresh.bench(w, mode, rec, subjects, wanted, has_pg)),
         ("login", lambda w: phase_login.bench(w, mode, rec, subjects, wanted)),

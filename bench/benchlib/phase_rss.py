@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchlib import servers, wrk
 from benchlib.builds import Subject
@@ -28,7 +29,7 @@ def bench(work: Path, mode: Mode, rec: Recorder, subjects: list[Subject], wanted
     plain = wrk.write_script(work / "plain.lua")
     started: list[Server] = []
     try:
-        state = []
+        state: list[tuple[Subject, Server, dict[str, str], int, list[tuple[int, int]]]] = []
         for subject in subjects:
             key = subject.key("rss")
             server = servers.ours(key, work / key, f"sqlite:///{work / key}/auth.db", python=subject.python)
@@ -47,7 +48,7 @@ def bench(work: Path, mode: Mode, rec: Recorder, subjects: list[Subject], wanted
                 result = wrk.run(server.base + "/protected", seconds=chunk, connections=PROTECTED_CONNECTIONS,
                                  script=plain, headers=headers)
                 samples.append((done + result.requests, rss_bytes(worker)))
-        reports = {}
+        reports: dict[str, dict[str, Any]] = {}
         for subject, _, _, _, samples in state:
             reports[subject.name] = report = summary(samples, mode)
             print(f"  {subject.key('rss')}: {report['first_mb']:.1f} MB after {report['first_requests']:,} requests, "
@@ -62,7 +63,7 @@ def bench(work: Path, mode: Mode, rec: Recorder, subjects: list[Subject], wanted
             server.stop()
 
 
-def summary(samples: list[tuple[int, int]], mode: Mode) -> dict[str, object]:
+def summary(samples: list[tuple[int, int]], mode: Mode) -> dict[str, Any]:
     first = next(((n, r) for n, r in samples if n >= mode.rss_small), samples[0])
     last = samples[-1]
     return {"first_requests": first[0], "first_mb": first[1] / MB, "last_requests": last[0],

@@ -13,14 +13,16 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from benchlib.environment import describe
 
 FIELD = {"rps": "rps", "p50": "p50_ms", "p99": "p99_ms"}
-Runs = dict[str, dict[int, dict[str, float]]]
+Runs = dict[str, dict[int, dict[str, Any]]]
+Spec = dict[str, Any]  # a RowSpec, as meta.json keeps it
 
 
-def load(raw: Path) -> tuple[dict[str, object], Runs, dict[str, object]]:
+def load(raw: Path) -> tuple[dict[str, Any], Runs, dict[str, Any]]:
     meta = json.loads((raw / "meta.json").read_text())
     runs: Runs = defaultdict(dict)
     path = raw / "runs.jsonl"
@@ -53,10 +55,10 @@ def ratio_text(ratios: list[float]) -> str:
     return f"**{statistics.median(ratios):.2f}×** ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
-def verdict(ratios: list[float], spec: dict[str, object]) -> str:
+def verdict(ratios: list[float], spec: Spec) -> str:
     if not ratios or spec["target"] is None:
         return ""
-    return "met" if better(statistics.median(ratios), spec["target"], spec["metric"]) else "missed"  # type: ignore[arg-type]
+    return "met" if better(statistics.median(ratios), spec["target"], spec["metric"]) else "missed"
 
 
 def value_text(runs: Runs, key: str, metric: str) -> str:
@@ -66,52 +68,54 @@ def value_text(runs: Runs, key: str, metric: str) -> str:
     return f"{value:,.0f} req/s" if metric == "rps" else f"{value:,.1f} ms {metric}"
 
 
-def target_text(spec: dict[str, object]) -> str:
+def target_text(spec: Spec) -> str:
     return f"{'≥' if spec['metric'] == 'rps' else '≤'} {spec['target']}×" if spec["target"] is not None else ""
 
 
-def rss_verdict(r: dict[str, float]) -> str:
+def rss_verdict(r: dict[str, Any]) -> str:
     if r["growth_pct"] > 10:
         return "missed"
     return "met" if r["last_requests"] >= r["target_requests"] else "incomplete"
 
 
-def rss_text(r: dict[str, float]) -> str:
+def rss_text(r: dict[str, Any]) -> str:
     return (f"**{r['growth_pct']:+.1f} %** ({r['first_mb']:.1f} → {r['last_mb']:.1f} MB, "
             f"{r['first_requests']:,} → {r['last_requests']:,} requests)")
 
 
-def render_single(specs: list[dict[str, object]], labels: dict[str, str], runs: Runs,
-                  extra: dict[str, object]) -> list[str]:
+def render_single(specs: list[Spec], labels: dict[str, str], runs: Runs,
+                  extra: dict[str, Any]) -> list[str]:
     lines = ["| row | measured | reference | ratio (min–max over reps) | target | |",
              "|---|---|---|---|---|---|"]
     for s in specs:
-        ratios = paired(runs, s["key"], s["reference"], FIELD[s["metric"]])  # type: ignore[arg-type]
-        lines.append(f"| {s['row']} | {s['label']}: {value_text(runs, s['key'], s['metric'])} | "  # type: ignore[arg-type]
-                     f"{labels[s['reference']]}: {value_text(runs, s['reference'], s['metric'])} | "  # type: ignore[index, arg-type]
+        ratios = paired(runs, s["key"], s["reference"], FIELD[s["metric"]])
+        lines.append(f"| {s['row']} | {s['label']}: {value_text(runs, s['key'], s['metric'])} | "
+                     f"{labels[s['reference']]}: {value_text(runs, s['reference'], s['metric'])} | "
                      f"{ratio_text(ratios)} | {target_text(s)} | {verdict(ratios, s)} |")
-    for r in (extra.get("rss") or {}).values():  # type: ignore[union-attr]
+    for r in (extra.get("rss") or {}).values():
         lines.append(f"| rss | RSS of one worker over {r['target_requests']:,} GET /protected | "
                      f"its own RSS after the warm-up requests | {rss_text(r)} | ≤ +10 % | {rss_verdict(r)} |")
     return lines
 
 
-def render_ab(specs: list[dict[str, object]], labels: dict[str, str], runs: Runs,
-              extra: dict[str, object], builds: list[str]) -> list[str]:
+def render_ab(specs: list[Spec], labels: dict[str, str], runs: Runs,
+              extra: dict[str, Any], builds: list[str]) -> list[str]:
     lines = ["| row | reference | " + " | ".join(f"{b} ÷ reference" for b in builds)
              + f" | {builds[-1]} ÷ {builds[0]} | target |",
              "|---|---|" + "---|" * len(builds) + "---|---|"]
-    by_row: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
+    by_row: dict[str, dict[str, Spec]] = defaultdict(dict)
     for s in specs:
         by_row[str(s["row"])][str(s["subject"])] = s
     for row, per in by_row.items():
         cells, first = [], next(iter(per.values()))
         for b in builds:
-            s = per.get(b)
-            ratios = paired(runs, s["key"], s["reference"], FIELD[s["metric"]]) if s else []  # type: ignore[arg-type]
-            cells.append(f"{ratio_text(ratios)} {verdict(ratios, s) if s else ''}".strip())
+            if b not in per:
+                cells.append("–")
+                continue
+            ratios = paired(runs, per[b]["key"], per[b]["reference"], FIELD[per[b]["metric"]])
+            cells.append(f"{ratio_text(ratios)} {verdict(ratios, per[b])}".strip())
         if builds[0] in per and builds[-1] in per:
-            ab = paired(runs, per[builds[-1]]["key"], per[builds[0]]["key"], FIELD[first["metric"]])  # type: ignore[arg-type]
+            ab = paired(runs, per[builds[-1]]["key"], per[builds[0]]["key"], FIELD[first["metric"]])
         else:
             ab = []
         ref = labels.get(str(first["reference"]), str(first["reference"]))
@@ -119,13 +123,13 @@ def render_ab(specs: list[dict[str, object]], labels: dict[str, str], runs: Runs
                      + f" | {ratio_text(ab)} {first['metric']} | {target_text(first)} |")
     rss = extra.get("rss") or {}
     if rss:
-        cells = [f"{rss_text(rss[b])} {rss_verdict(rss[b])}" if b in rss else "–" for b in builds]  # type: ignore[operator, index]
+        cells = [f"{rss_text(rss[b])} {rss_verdict(rss[b])}" if b in rss else "–" for b in builds]
         lines.append("| rss: RSS growth of one worker, GET /protected | its own RSS after the warm-up requests | "
                      + " | ".join(cells) + " | | ≤ +10 % |")
     return lines
 
 
-def configurations(specs: list[dict[str, object]], runs: Runs) -> list[str]:
+def configurations(specs: list[Spec], runs: Runs) -> list[str]:
     lines = ["| configuration | req/s | p50 ms | p99 ms | server CPU µs/req | DB CPU µs/req | errors | reps |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     seen: set[str] = set()
@@ -145,8 +149,8 @@ def configurations(specs: list[dict[str, object]], runs: Runs) -> list[str]:
     return lines
 
 
-def render(meta: dict[str, object], runs: Runs, extra: dict[str, object]) -> str:
-    specs: list[dict[str, object]] = meta["specs"]  # type: ignore[assignment]
+def render(meta: dict[str, Any], runs: Runs, extra: dict[str, Any]) -> str:
+    specs: list[Spec] = meta["specs"]
     labels = {str(s["key"]): str(s["label"]) for s in specs if s["reference"] is None}
     measured = [s for s in specs if s["reference"] is not None]
     builds = list(dict.fromkeys(str(s["subject"]) for s in measured if s["subject"]))
@@ -155,13 +159,13 @@ def render(meta: dict[str, object], runs: Runs, extra: dict[str, object]) -> str
         table = render_ab(measured, labels, runs, extra, builds)
     else:
         table = render_single(measured, labels, runs, extra)
-    lines = ["# Benchmark results", "", describe(extra.get("run", {})), "", *table, "",  # type: ignore[arg-type]
+    lines = ["# Benchmark results", "", describe(extra.get("run", {})), "", *table, "",
              "Each ratio is the median over reps of (row ÷ its reference measured in the same rep), with "
              "the lowest and highest rep; req/s and ms are medians over reps. Compare ratios, not req/s.",
              "", "## Every configuration", "", *configurations(specs, runs), ""]
     notes = meta.get("notes") or []
     if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]  # type: ignore[union-attr]
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 
 
