@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The one documented benchmark command (issue 7): bash bench/run.sh [--quick] [--phases ...]
-# Prepares what the benchmark needs and nothing of the project's own environment:
-#   - wrk from Debian's packages, installed if missing;
-#   - bench/.venv with the server (editable, from this checkout), the peers (AuthX,
-#     fastapi-users), matplotlib and py-spy. fastapi-users' SQLAlchemy adapter caps
-#     SQLAlchemy below 2.1 while the server allows newer: it goes in with --no-deps so the
-#     server is measured with the SQLAlchemy it installs everywhere else.
-# Then runs python -m benchlib, which writes bench/results/{results.md,chart.png,profiles.md}.
+# The benchmark's entry point (see bench/README.md):
+#   bash bench/run.sh [--head] [--quick] [--phases refresh,protected,login,rss] [--reps N]
+#   bash bench/run.sh ab BASE_REV [HEAD_REV] [--rows ...] [--reps N] [--quick]
+# It prepares what the benchmark needs and nothing of the project's own environment:
+#   - wrk from Debian's packages, installed if missing (needs root then);
+#   - bench/.venv with the server (editable, from this checkout) and the password-hash
+#     libraries the hash-time reference verifies with.
+# Then runs python -m benchlib (the table, in bench/results/results.md) or bench/ab.py.
 #
 # --head (first argument) measures the last commit instead of the working tree: a
 # `git archive HEAD` copy in bench/.snapshot is installed instead, so edits in progress
@@ -17,6 +17,7 @@ REPO="$(dirname "$BENCH")"
 VENV="$BENCH/.venv"
 PYTHON="${PYTHON:-python3}"
 SRC="$REPO"
+export BENCH_COMMAND="bash bench/run.sh${*:+ $*}"  # named atop the report
 
 if [[ "${1:-}" == "--head" ]]; then
   shift
@@ -40,8 +41,7 @@ if [[ ! -f "$stamp" || "$BENCH/run.sh" -nt "$stamp" ]]; then
   echo "preparing $VENV"
   "$PYTHON" -m venv "$VENV"
   pip_q install --upgrade pip
-  pip_q install -e "$SRC" authx fastapi-users matplotlib py-spy
-  pip_q install --no-deps fastapi-users-db-sqlalchemy
+  pip_q install -e "$SRC" argon2-cffi bcrypt
   echo "$SRC" > "$stamp"
 fi
 if [[ "$(cat "$stamp")" != "$SRC" || "$SRC/pyproject.toml" -nt "$stamp" || "$SRC" != "$REPO" ]]; then
@@ -50,6 +50,9 @@ if [[ "$(cat "$stamp")" != "$SRC" || "$SRC/pyproject.toml" -nt "$stamp" || "$SRC
   echo "$SRC" > "$stamp"
 fi
 
-export PATH="$VENV/bin:$PATH"  # py-spy
 cd "$BENCH"
+if [[ "${1:-}" == "ab" ]]; then
+  shift
+  exec "$VENV/bin/python" "$BENCH/ab.py" "$@"
+fi
 exec "$VENV/bin/python" -m benchlib "$@"

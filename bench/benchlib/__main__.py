@@ -1,84 +1,48 @@
-"""python -m benchlib [--quick] [--phases a,b,...]: run the phases, then write the report.
+"""python -m benchlib [--quick] [--phases ROWS] [--reps N] [--duration S]: the table.
 
-Run through bench/run.sh, which prepares the bench venv and wrk first. Raw records, server
-logs and scratch SQLite files go to results/raw/<timestamp>/; results.md, chart.png and
-profiles.md to results/.
+Run through bench/run.sh, which prepares the bench venv and wrk first. A run of every row
+in the default mode also copies its report to bench/results/results.md; any other run
+leaves it in results/raw/<stamp>/results.md only (and prints it).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import os
+import shlex
 import shutil
-import time
+import sys
 from pathlib import Path
 
-from benchlib import (db, environment, phase_login, phase_profile, phase_protected, phase_refresh,
-                      phase_rss, report)
+from benchlib.builds import installed
 from benchlib.config import FULL, QUICK
-from benchlib.runner import Recorder
+from benchlib.harness import ROWS, run, selector
 
 BENCH = Path(__file__).resolve().parents[1]
-PHASES = ["protected", "refresh", "sessions", "login", "rss", "profile"]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m benchlib")
-    p.add_argument("--quick", action="store_true", help="short runs, to try the harness (minutes)")
-    p.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}")
+    p = argparse.ArgumentParser(prog="bash bench/run.sh")
+    p.add_argument("--quick", action="store_true", help="short runs, to try the harness")
+    p.add_argument("--phases", "--rows", dest="rows", default="",
+                   help=f"comma-separated rows or prefixes (default: all): {', '.join(ROWS)}")
+    p.add_argument("--reps", type=int, help="interleaved reps per configuration")
+    p.add_argument("--duration", type=int, help="measured seconds per run")
     p.add_argument("--results", type=Path, default=BENCH / "results")
-    p.add_argument("--reps", type=int, help="interleaved reps per configuration (default: the mode's)")
     args = p.parse_args()
     mode = QUICK if args.quick else FULL
-    if args.reps:
-        mode = dataclasses.replace(mode, reps=args.reps)  # more reps where a run's spread is too wide
-    phases = [x for x in args.phases.split(",") if x]
-    unknown = set(phases) - set(PHASES)
-    if unknown:
-        p.error(f"unknown phases: {', '.join(sorted(unknown))}")
-    for tool in ("wrk", "taskset", "py-spy"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} not found: run bench/run.sh, which installs it")
-
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    raw = args.results / "raw" / f"{stamp}-{mode.name}"
-    raw.mkdir(parents=True)
-    os.environ.pop("DATABASE_URL", None)  # each server gets its own, explicitly
-    rec = Recorder(raw)
-    rec.extra("run", environment.collect(mode, BENCH.parent))
-    has_pg = db.pg_available()
-    if has_pg:
-        db.drop_all()  # leftovers of an interrupted run
+    for field in ("reps", "duration"):
+        if getattr(args, field):
+            mode = dataclasses.replace(mode, **{field: getattr(args, field)})
+    command = os.environ.get("BENCH_COMMAND") or shlex.join(["python", "-m", "benchlib", *sys.argv[1:]])
+    out = run([installed()], mode, selector(args.rows or ",".join(ROWS)), args.results, command)
+    print(out.read_text())
+    if not args.rows and not args.quick:
+        shutil.copy(out, args.results / "results.md")
+        print(f"report: {args.results / 'results.md'} (and {out})")
     else:
-        rec.note(f"PostgreSQL not reachable at {db.PG_ADMIN}: its configurations were skipped")
-    backends = ["sqlite", "pg"] if has_pg else ["sqlite"]
-
-    steps = {
-        "protected": lambda: phase_protected.bench(raw / "protected", mode, rec),
-        "refresh": lambda: phase_refresh.bench(raw / "refresh", mode, rec, backends),
-        "sessions": lambda: phase_refresh.bench_sessions(raw / "sessions", mode, rec, backends),
-        "login": lambda: phase_login.bench(raw / "login", mode, rec),
-        "rss": lambda: phase_rss.bench(raw / "rss", mode, rec),
-        "profile": lambda: phase_profile.bench(raw / "profile", mode, rec, args.results, has_pg),
-    }
-    try:
-        for name in phases:
-            (raw / name).mkdir(exist_ok=True)
-            started = time.monotonic()
-            print(f"== {name} ({mode.name} mode)", flush=True)
-            try:
-                steps[name]()
-            except Exception as exc:  # report what was measured even if a phase breaks
-                rec.note(f"phase {name} failed: {exc}")
-            print(f"== {name} done in {time.monotonic() - started:.0f}s", flush=True)
-    finally:
-        if has_pg:
-            db.drop_all()
-        for f in raw.rglob("*.db*"):  # scratch SQLite databases: large and of no further use
-            f.unlink()
-    print(f"report: {report.write(raw, args.results)}")
+        print(f"report: {out}")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,54 @@
-"""The reference of the login row: password verification alone, with the server's own
-CryptContext (argon2id, the server's parameters), on the server core, in a plain loop.
-A login can never be cheaper than this; the row shows what the rest of a login costs.
+"""The reference of the login row: one verification of the bench user's stored password
+hash, with the hashing library alone, on the server core, in a plain loop. The hash is
+read from the server's own database (the row `python -m app users create` wrote), so its
+algorithm and cost parameters are whatever the server under test chose; a login can
+never be cheaper than this.
 
-    python -m benchlib.hashtime --warmup S --duration S --out FILE
+    python -m benchlib.hashtime sqlite:///auth.db PASSWORD --warmup S --duration S --out FILE
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import time
+from collections.abc import Callable
 
-from app.security.passwords import make_context
+USERNAME = "bench"  # servers.USERNAME
+
+
+def verifier(stored: str) -> Callable[[str], bool]:
+    """argon2 (PHC string) or bcrypt, by the hash's own prefix."""
+    if stored.startswith("$argon2"):
+        from argon2 import PasswordHasher
+
+        hasher = PasswordHasher()
+        return lambda password: hasher.verify(stored, password)
+    if stored.startswith(("$2a$", "$2b$", "$2y$")):
+        import bcrypt
+
+        return lambda password: bcrypt.checkpw(password.encode(), stored.encode())
+    raise SystemExit(f"unknown password hash format: {stored[:12]}…")
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("url", help="the login server's sqlite:/// database")
+    p.add_argument("password")
     p.add_argument("--warmup", type=float, default=1)
     p.add_argument("--duration", type=float, default=5)
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    ctx = make_context()
-    hashed = ctx.hash("bench-password")
+    with sqlite3.connect(a.url.split("///", 1)[1]) as conn:
+        stored = conn.execute("SELECT password_hash FROM user_account WHERE username = ?", (USERNAME,)).fetchone()[0]
+    verify = verifier(stored)
     lat: list[float] = []
     start = time.perf_counter()
     measure_from, end = start + a.warmup, start + a.warmup + a.duration
     cpu0 = None
     while (t0 := time.perf_counter()) < end:
-        ok, _ = ctx.verify_and_update("bench-password", hashed)  # what a login calls
-        assert ok
+        assert verify(a.password)
         if t0 >= measure_from:
             cpu0 = time.process_time() if cpu0 is None else cpu0
             lat.append(time.perf_counter() - t0)

@@ -25,10 +25,10 @@ def run(argvs: list[list[str]], outs: list[Path], env: dict[str, str] | None = N
     procs = [subprocess.Popen(["taskset", "-c", SERVER_CORE, PY, "-m", *argv, "--out", str(out)],
                               cwd=BENCH_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for argv, out in zip(argvs, outs)]
-    for proc in procs:
+    for argv, proc in zip(argvs, procs):
         output, _ = proc.communicate()
         if proc.returncode:
-            raise RuntimeError(f"{' '.join(proc.args[3:6])} failed: {output[-800:]}")
+            raise RuntimeError(f"{argv[0]} failed: {output[-800:]}")
     reports = [json.loads(out.read_text()) for out in outs]
     lat = [x for r in reports for x in r["latencies"]]
     n = max(1, len(lat))

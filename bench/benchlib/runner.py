@@ -1,9 +1,9 @@
-"""Samples, the interleaving loop and the record of every run.
+"""Samples, rows, the interleaving loop and the record of every run.
 
 Interleaving (rep 1: A B C, rep 2: B C A, ...) spreads slow phases of a noisy machine over
 every configuration of a group instead of punishing whichever ran during them; the report
 then pairs each configuration with its reference *from the same rep* before taking the
-median, so a ratio is always between two runs made minutes apart at most.
+median, so a ratio is always between two runs made seconds apart.
 """
 
 from __future__ import annotations
@@ -29,28 +29,27 @@ class Sample:
     errors: int
     requests: int
     db_cpu_us: float | None = None  # PostgreSQL backends' CPU per request, where known
-    db_connects_per_1k: float | None = None  # new PostgreSQL connections per 1,000 requests
 
 
 @dataclass
 class RowSpec:
-    """One line of the results table. `metric` is what the ratio compares: throughput
-    (rps: higher is better) or a latency (p50/p99: lower is better)."""
+    """One line of the results table: the configuration `key` against the configuration
+    `reference`, compared on `metric`: throughput (rps: higher is better) or a latency
+    (p50, p99: lower is better). A spec without reference describes a reference."""
 
+    row: str  # the row's id (--rows), e.g. refresh-pg-1w
     key: str
-    row: str
     label: str
     reference: str | None = None
     metric: str = "rps"
-    target: float | None = None  # ratio bound; ">=" for rps, "<=" for latencies
-    note: str = ""
+    target: float | None = None  # ratio bound: ">=" for rps, "<=" for latencies
+    subject: str = ""  # which build of the server (ab.py: base, head)
 
 
 @dataclass
 class Config:
     key: str
     measure: Callable[[Mode], Sample]
-    script: Callable[[], Path] | None = None  # the wrk script source, when it has state
 
 
 @dataclass
@@ -60,6 +59,7 @@ class Recorder:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.raw.mkdir(parents=True, exist_ok=True)
         self._save_meta()
 
     def spec(self, *specs: RowSpec) -> None:
@@ -98,7 +98,7 @@ def interleave(configs: list[Config], mode: Mode, rec: Recorder) -> None:
                 rec.note(f"{cfg.key} rep {rep + 1} failed: {exc}")
                 continue
             rec.add(cfg.key, rep, sample)
-            print(f"  rep {rep + 1} {cfg.key:<36} {sample.rps:9.1f} req/s  p50 {sample.p50_ms:8.2f} ms"
+            print(f"  rep {rep + 1} {cfg.key:<32} {sample.rps:9.1f} req/s  p50 {sample.p50_ms:8.2f} ms"
                   f"  p99 {sample.p99_ms:8.2f} ms  cpu {sample.cpu_us or 0:8.0f} us/req  err {sample.errors}"
                   f"  ({time.monotonic() - started:.0f}s)", flush=True)
 
@@ -115,18 +115,14 @@ def wrk_measure(server: Server, path: str, script_fn: Callable[[], Path], *, con
         if mode.warmup:
             wrk.run(url, seconds=mode.warmup, connections=connections, script=script_fn(),
                     headers=headers, timeout_s=timeout_s)
-        from benchlib.db import backend_pids, sessions_opened  # PostgreSQL configurations only
+        from benchlib.db import backend_pids  # PostgreSQL configurations only
         db_pids = backend_pids(db_url) if db_url else []
         script = script_fn()
-        opened0 = sessions_opened(db_url) if db_url else 0
         cpu0, db0 = server.cpu(), cpu_by_pid(db_pids)
         result = wrk.run(url, seconds=mode.duration, connections=connections, script=script,
                          headers=headers, timeout_s=timeout_s)
         cpu1, db1 = server.cpu(), cpu_by_pid(db_pids)
-        sample = sample_of(result, cpu1 - cpu0, cpu_delta(db0, db1) if db_url else None)
-        if db_url:
-            sample.db_connects_per_1k = (sessions_opened(db_url) - opened0) / max(1, result.requests) * 1000
-        return sample
+        return sample_of(result, cpu1 - cpu0, cpu_delta(db0, db1) if db_url else None)
 
     return measure
 

@@ -1,9 +1,11 @@
-"""How each server under test is started, and the HTTP calls that prepare it (a user,
-an access token, a pool of refresh tokens).
+"""How each server is started, and the HTTP calls that prepare it (a user, an access
+token, a pool of refresh tokens).
 
-Our server runs exactly as users run it (`python -m app serve`: migrate, then uvicorn,
-access log off); the ceiling and the peers run under the same uvicorn, the same FastAPI
-and the same event loop/HTTP parser from this venv, with the access log off too.
+Our server runs exactly as users run it (`python -m app serve`: migrate, then uvicorn),
+with the Python of the build under test (`python`: the bench venv's, or a venv ab.py made
+for a revision). The reference apps (benchlib/apps) run under the same uvicorn and FastAPI
+from the bench venv, with uvicorn's access log off as `serve` has it. Users come from the
+CLI (`python -m app users create`), tokens from the public token endpoint.
 """
 
 from __future__ import annotations
@@ -42,29 +44,28 @@ def server_env(database_url: str, algorithm: str = "HS256") -> dict[str, str]:
     return env
 
 
-def prepare_database(env: dict[str, str], cwd: Path) -> None:
+def prepare_database(env: dict[str, str], cwd: Path, python: str = PY) -> None:
     """Migrate and create the bench user, with the same CLI an operator uses."""
     cwd.mkdir(parents=True, exist_ok=True)
     for args, stdin in ((["migrate"], None), (["users", "create", USERNAME, "--password-stdin"], PASSWORD + "\n")):
-        done = subprocess.run([PY, "-m", "app", *args], input=stdin, text=True, env=env, cwd=cwd,
+        done = subprocess.run([python, "-m", "app", *args], input=stdin, text=True, env=env, cwd=cwd,
                               capture_output=True)
         if done.returncode:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RuntimeError(f"python -m app {args[0]} failed: {last[0]}")
 
 
-def ours(name: str, cwd: Path, database_url: str, *, algorithm: str = "HS256",
-         workers: int = 1, migrate: bool = True) -> Server:
+def ours(name: str, cwd: Path, database_url: str, *, python: str = PY, algorithm: str = "HS256",
+         workers: int = 1) -> Server:
     env = server_env(database_url, algorithm)
-    if migrate:
-        prepare_database(env, cwd)
-    return Server(name, [PY, "-m", "app", "serve", "--host", "127.0.0.1", "--workers", str(workers)],
+    prepare_database(env, cwd, python)
+    return Server(name, [python, "-m", "app", "serve", "--host", "127.0.0.1", "--workers", str(workers)],
                   env, cwd)
 
 
-def peer(name: str, module: str, cwd: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Server:
-    """A bench app (benchlib/apps) under the same uvicorn; `env` adds to its environment."""
-    full_env = dict(os.environ, BENCH_JWT_SECRET=JWT_SECRET, BENCH_WORKDIR=str(cwd), **(env or {}))
+def reference_app(name: str, module: str, cwd: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Server:
+    """A reference app (benchlib/apps) under uvicorn; `env` adds to its environment."""
+    full_env = dict(os.environ, **(env or {}))
     argv = [PY, "-m", "uvicorn", f"benchlib.apps.{module}:app", "--app-dir", str(BENCH_DIR),
             "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning", "--workers", str(workers)]
     return Server(name, argv, full_env, cwd)
@@ -90,29 +91,6 @@ def login(server: Server) -> dict[str, object]:
 def access_token(server: Server) -> str:
     """A real access token from a password grant, checked once on /protected."""
     token = str(login(server)["access_token"])
-    get_json(server.base + "/protected", token)
-    return token
-
-
-def tokens_for_sessions(model_token: str, sessions: list[tuple[str, int]], path: Path) -> Path:
-    """Access tokens for sessions the bench inserted in bulk (they have no login to take
-    a token from): the claims, `kid` and lifetime of a real token of the server, with
-    each session's `sid` and `sub`, signed with the server's JWT_SECRET. One a line."""
-    import jwt
-
-    header = jwt.get_unverified_header(model_token)
-    claims = jwt.decode(model_token, options={"verify_signature": False})
-    lines = []
-    for session_id, user_id in sessions:
-        mine = dict(claims, sid=session_id, sub=str(user_id), jti=secrets.token_urlsafe(16))
-        lines.append(jwt.encode(mine, JWT_SECRET, algorithm=header["alg"], headers={"typ": header["typ"], "kid": header["kid"]}))
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def peer_token(server: Server) -> str:
-    """The peers mint their own token (their own format and secret handling)."""
-    token = str(get_json(server.base + "/bench-token")["access_token"])
     get_json(server.base + "/protected", token)
     return token
 

@@ -1,7 +1,7 @@
 """wrk, pinned to the load core, with generated Lua scripts and a JSON summary.
 
 wrk takes one script, so each scenario is a small Lua prelude (method, body, a refresh
-token queue, a think time) followed by the shared `done()` that prints the summary as one
+token queue) followed by the shared `done()` that prints the summary as one
 JSON line. wrk's latency histogram is exact to the microsecond, so its p50/p99 are used
 as they are.
 """
@@ -36,13 +36,13 @@ for line in io.lines(%(tokens_in)s) do tail = tail + 1; queue[tail] = line end
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function request()
-  local token = "rt_exhausted"
+  local token = "exhausted"
   if head <= tail then token = queue[head]; queue[head] = nil; head = head + 1 end
   return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
                     "grant_type=refresh_token&refresh_token=" .. token)
 end
 function response(status, headers, body)
-  local token = body:match('"refresh_token"%%s*:%%s*"(rt_[%%w_%%-]+)"')
+  local token = body:match('"refresh_token"%%s*:%%s*"([^"]+)"')
   if token then tail = tail + 1; queue[tail] = token end
 end
 function done_hook()
@@ -61,9 +61,6 @@ wrk.body = %(body)s
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
-DELAY_LUA = "function delay() return %(ms)d end\n"
-
-
 @dataclass
 class WrkResult:
     requests: int
@@ -77,21 +74,6 @@ class WrkResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-# Bearer tokens from a file, one a line, each request the next one round the list.
-TOKENS_LUA = r"""
-tokens, n, i = {}, 0, 0
-for line in io.lines(%(tokens_in)s) do n = n + 1; tokens[n] = line end
-function request()
-  i = i %% n + 1
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i]})
-end
-"""
-
-
-def tokens_script(path: Path, tokens_in: Path) -> Path:
-    return write_script(path, TOKENS_LUA % {"tokens_in": json.dumps(str(tokens_in))})
-
-
 def write_script(path: Path, *preludes: str) -> Path:
     path.write_text("".join(preludes) + REPORT_LUA)
     return path
@@ -101,11 +83,8 @@ def refresh_script(path: Path, tokens_in: Path, tokens_out: Path) -> Path:
     return write_script(path, REFRESH_LUA % {"tokens_in": json.dumps(str(tokens_in)), "tokens_out": json.dumps(str(tokens_out))})
 
 
-def form_post_script(path: Path, body: str, delay_ms: int = 0) -> Path:
-    parts = [FORM_POST_LUA % {"body": json.dumps(body)}]
-    if delay_ms:
-        parts.append(DELAY_LUA % {"ms": delay_ms})
-    return write_script(path, *parts)
+def form_post_script(path: Path, body: str) -> Path:
+    return write_script(path, FORM_POST_LUA % {"body": json.dumps(body)})
 
 
 def start(url: str, *, seconds: float, connections: int, script: Path,
