@@ -20,6 +20,7 @@ from app import cli_accounts, cli_trust
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
 from app.db.migrate import upgrade
+from app.logs import uvicorn_log_config
 from app.oauth.housekeeping import purge
 from app.oauth.keys import key_encryption_key
 from app.oauth.stored_keys import KEK_MISMATCH, check_stored_keys
@@ -164,7 +165,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            access_log=False,  # its lines carry query strings, and /user/_logout may carry a token there
+            access_log=False,  # the server's own request line (app.access) has the route template instead
+            log_config=uvicorn_log_config(),  # uvicorn's lines as JSON, as the server's
             proxy_headers=False,
         )
     finally:
