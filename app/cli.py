@@ -22,6 +22,7 @@ from app.db.engine import run_with_engine
 from app.db.runner import run_with_database
 from app.errors import ServiceUnavailable
 from app.db.migrate import upgrade
+from app.logs import uvicorn_log_config
 from app.oauth.housekeeping import purge
 from app.oauth.keys import key_encryption_key
 from app.oauth.stored_keys import KEK_MISMATCH, check_stored_keys
@@ -169,7 +170,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            access_log=False,  # its lines carry query strings, and /user/_logout may carry a token there
+            access_log=False,  # the server's own request line (app.access) has the route template instead
+            log_config=uvicorn_log_config(),  # uvicorn's lines as JSON, as the server's
             proxy_headers=False,
         )
     finally:

@@ -1,129 +1,119 @@
-"""Where the server's log lines go. Its loggers (`app.*`) write JSON text lines — one per
-request (app.access) and per security event (app.audit) — and nothing else configures
-them: without a handler, Python drops INFO lines, so a server started by `serve` or by
-`uvicorn --factory app.main:create_app` would log no requests at all."""
+"""Where the server's log lines go: one JSON object per line, through `logging`.
+
+Every line has `timestamp` (UTC, ISO 8601), `level`, `logger` and `message`, plus the
+record's structured fields (what the caller passed as `extra=`): the request log
+(`app.access`) and the audit events (`app.audit`) carry theirs that way.
+
+Nothing else configures the server's loggers: without a handler, Python drops INFO
+lines, so a server started by `serve` or by `uvicorn --factory app.main:create_app`
+would log no requests at all. `configure_logging` gives `app` its handler; `serve`
+passes uvicorn `uvicorn_log_config()`, and under `uvicorn --factory` configure_logging
+puts the same formatter on the handlers of uvicorn's default configuration, so uvicorn's
+own lines come out as JSON too. A logging configuration of your own (`--log-config`)
+is left as it is, except that uvicorn's access lines never carry a query string:
+/user/_logout may carry a token there.
+"""
 
 from __future__ import annotations
 
-import contextvars
+import json
 import logging
 import sys
-from typing import TextIO
+from datetime import datetime, timezone
+from typing import Any, TextIO
 
-from app.iteration import AtIterationEnd
-
-_MARK = "_authserver_handler"
-
-
-def log_line(logger: logging.Logger, line: str) -> None:
-    """An INFO line from the hot paths (one per request, one per token event).
-
-    Where the logging set-up is the server's own — our one handler is all an INFO line of
-    `logger` reaches, with our formatter and no filter anywhere — the line goes straight
-    to that handler: a LogRecord would be built only to be formatted back into `line`
-    (~8 µs of a ~90 µs request, bench/README.md). Any other set-up (a handler of the
-    user's, pytest's caplog, a filter, another formatter) gets the record, as
-    `Logger.info` makes it minus its search of the call stack for the caller."""
-    if logger.isEnabledFor(logging.INFO):
-        write_line(logger, line)
+# The attributes every LogRecord has; anything else on a record came as `extra=`.
+# `color_message` is uvicorn's: its message again, with terminal colours.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
-def write_line(logger: logging.Logger, line: str) -> None:
-    """`log_line` where the caller has just checked that INFO is enabled."""
-    write_lines(logger, [line])
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (a message or traceback with newlines is
+    escaped inside its string)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and name not in line:
+                line[name] = value
+        if record.exc_info:
+            line.setdefault("exception", self.formatException(record.exc_info))
+        elif record.exc_text:
+            line.setdefault("exception", record.exc_text)
+        if record.stack_info:
+            line.setdefault("stack", self.formatStack(record.stack_info))
+        return json.dumps(line, ensure_ascii=True, default=str)
 
 
-def as_records(logger: logging.Logger) -> bool:
-    """Whether INFO lines of `logger` would reach anything but our own handler alone."""
-    return _sole_handler(logger) is None
+class StripQueryString(logging.Filter):
+    """uvicorn's access line names the request's path with its query string
+    (`'%s - "%s %s HTTP/%s" %d'`: client, method, path, version, status). The query
+    string is cut off: a token sent there (/user/_logout accepts one) must reach no log."""
 
-
-def write_lines(
-    logger: logging.Logger, lines: list[str], contexts: list[contextvars.Context | None] | None = None
-) -> None:
-    """INFO lines, in order, the hand-off decided once for all of them. Lines written
-    later than they happened come with their `contexts`: a record is handled in its own,
-    so filters and handlers that read context variables see what they would have then."""
-    handler = _sole_handler(logger)
-    if handler is not None:
-        handler.add_lines(lines)
-        return
-    for i, line in enumerate(lines):
-        record = logger.makeRecord(logger.name, logging.INFO, "", 0, line, (), None)
-        context = contexts[i] if contexts is not None else None
-        if context is None:
-            logger.handle(record)
-        else:
-            context.run(logger.handle, record)
-
-
-def _sole_handler(logger: logging.Logger) -> BatchingStreamHandler | None:
-    found: BatchingStreamHandler | None = None
-    current: logging.Logger | None = logger
-    while current is not None:
-        if current.filters or current.disabled:
-            return None
-        for handler in current.handlers:
-            if handler.level > logging.INFO:
-                continue  # would not take the line either way
-            if found is not None or type(handler) is not BatchingStreamHandler or handler.filters \
-                    or handler.formatter is not _FORMATTER:
-                return None
-            found = handler  # exactly ours: a subclass may override emit (to redact, say)
-        current = current.parent if current.propagate else None
-    return found
-
-
-_FORMATTER = logging.Formatter("%(message)s")
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
 
 
 def configure_logging(level: str, stream: TextIO | None = None) -> None:
-    """Idempotent (every app of a process shares the logger): one handler on `app`,
-    writing the message alone, one line each."""
+    """Idempotent (every app of a process shares the loggers): one JSON handler on `app`
+    at `level`; JSON on the handlers of uvicorn's default logging configuration; and
+    uvicorn's access lines without their query strings, whatever the configuration."""
     logger = logging.getLogger("app")
     logger.setLevel(level)
-    if any(getattr(h, _MARK, False) for h in logger.handlers):
-        return
-    handler = BatchingStreamHandler(stream or sys.stderr)
-    handler.setFormatter(_FORMATTER)
-    setattr(handler, _MARK, True)
-    logger.addHandler(handler)
+    handler = next((h for h in logger.handlers if isinstance(h, _ServerHandler)), None)
+    if handler is None:
+        handler = _ServerHandler(stream or sys.stderr)
+        logger.addHandler(handler)
+    for name in _UVICORN_LOGGERS:
+        _adopt_uvicorn_defaults(logging.getLogger(name), handler.formatter)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, StripQueryString) for f in access.filters):
+        access.addFilter(StripQueryString())
 
 
-class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Lines logged on the event loop are written together, once per loop iteration
-    (one write instead of one per request under load; nothing waits longer than the
-    iteration). Lines from other threads, or with no loop running, are written at once;
-    logging.shutdown() flushes what is pending at exit."""
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's `log_config` for `serve`: its lines as JSON on stderr, as the server's,
+    and its access lines (when switched on) without query strings."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"no_query_string": {"()": StripQueryString}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {
+                "handlers": ["stderr"], "level": "INFO", "propagate": False, "filters": ["no_query_string"],
+            },
+        },
+    }
+
+
+class _ServerHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs (a class of its own, to find it again)."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self._pending: list[str] = []
-        self._flushing = AtIterationEnd(self.flush)
+        self.setFormatter(JsonFormatter())
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._enqueue(self.format(record))
-        except Exception:  # noqa: BLE001 - logging must never break a request
-            self.handleError(record)
 
-    def add_lines(self, lines: list[str]) -> None:
-        """Lines already formatted (app.logs.write_lines): what `handle` does for a
-        record, lock and all, minus the record."""
-        with self.lock:  # type: ignore[union-attr]
-            try:
-                self._pending.extend(lines)
-                self._flushing.ask()
-            except Exception:  # noqa: BLE001 - logging must never break a request
-                self.handleError(logging.makeLogRecord({"msg": lines[0] if lines else ""}))
-
-    def _enqueue(self, line: str) -> None:
-        self._pending.append(line)
-        self._flushing.ask()
-
-    def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            lines, self._pending = self._pending, []
-            if lines and self.stream is not None:
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+def _adopt_uvicorn_defaults(logger: logging.Logger, formatter: logging.Formatter | None) -> None:
+    """The handlers uvicorn's own default configuration installs (`uvicorn --factory`
+    without `--log-config`) write with its text formatters: given ours instead."""
+    try:
+        from uvicorn.logging import ColourizedFormatter
+    except ImportError:  # not served by uvicorn
+        return
+    for handler in logger.handlers:
+        if isinstance(handler.formatter, ColourizedFormatter):
+            handler.setFormatter(formatter)

@@ -190,7 +190,7 @@ class Settings(BaseSettings):
         "INFO", validation_alias=AliasChoices("LOG_LEVEL")
     )
     redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
-    # FastAPI's own OpenTelemetry instrumentation (app/api/telemetry.py).
+    # FastAPI's own OpenTelemetry instrumentation (app/api/telemetry.py): only `off` changes FastAPI's defaults.
     telemetry: Literal["auto", "on", "off"] = Field("auto", validation_alias=AliasChoices("TELEMETRY"))
 
     @field_validator("redis_url")

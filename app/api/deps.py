@@ -7,8 +7,9 @@ itself and declares its security with `openapi_extra` (`ACCESS_TOKEN_SECURITY`,
 `REFRESH_TOKEN_SECURITY`): the same checks and the same OpenAPI document, without a
 dependency for FastAPI to solve on every request."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: some FastAPI releases (0.115
+# among them) cannot resolve the string annotations of a callable instance's `__call__`
+# (AccessTokenRequired) and would read `request` as a query parameter.
 from collections.abc import Sequence
 from typing import Annotated, Any
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request, params
+from fastapi import FastAPI, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from app.api.errors import install_oauth_error_handler
@@ -54,7 +54,7 @@ class ResourceServer:
         # `scheme` a local that FastAPI could not resolve from it.
         async def claims(
             security_scopes: SecurityScopes, request: Request,
-            _declared: Any = params.Security(scheme, scope="request"),
+            _declared: Any = Security(scheme),
         ) -> AccessClaims:
             token = bearer_token(request)
             if token is None:
@@ -69,7 +69,7 @@ class ResourceServer:
 
     def require(self, *scopes: str) -> Any:
         """`Annotated[AccessClaims, auth.require("read")]`; no scopes: any valid token."""
-        return params.Security(self.claims, scopes=list(scopes), scope="request")  # why: app.api.deps, _SCOPE
+        return Security(self.claims, scopes=list(scopes))
 
     def install(self, app: FastAPI) -> None:
         install_oauth_error_handler(app)

@@ -8,12 +8,10 @@ successful login into an error, nor hides the real error of a failed one.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, fields
 
 from app.clock import Clock
-from app.logs import log_line
 from app.metrics import count_event
 from app.store.audit import AuditRecord, SqlAuditStore
 
@@ -78,7 +76,7 @@ class Auditor:
     def emit(self, record: AuditRecord) -> None:
         """Count and log a stored event."""
         count_event(record.event)
-        log_line(log, json.dumps({"audit": record.event, **_loggable(record)}, ensure_ascii=True))
+        log.info("audit %s", record.event, extra={"audit": record.event, **_loggable(record)})
 
     async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
         return await self._store.tail(limit, user_id=user_id, event=event)

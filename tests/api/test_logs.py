@@ -4,13 +4,18 @@ token, a password or a secret, whatever the request looked like."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from app.api.observability import RequestLog
+from app.logs import JsonFormatter
 from tests.support import PASSWORD, TEST_SECRET, bearer, login_pair, password_grant, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
@@ -27,11 +32,8 @@ async def test_no_token_password_or_secret_in_any_log_line(client: httpx.AsyncCl
     await password_grant(client, password="wrong-" + PASSWORD)
     await client.post("/login", json={"username": "alice", "password": PASSWORD + "!"})
     await client.get("/protected", headers=bearer("garbage." + str(new["access_token"])))
-    await asyncio.sleep(0)  # the last requests' lines reach logging at the end of the loop iteration
-    # everything the server side logged (the test's own HTTP client logs its URLs: not ours)
-    text = "\n".join(
-        r.getMessage() + (r.exc_text or "") for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))
-    )
+    # everything the server side logged, as written (the test's own HTTP client logs its URLs: not ours)
+    text = "\n".join(JSON.format(r) for r in caplog.records if not r.name.startswith(("httpx", "httpcore")))
     assert '"route": "/user/oauth/token"' in text and '"audit": "reuse_detected"' in text  # the lines exist
     secrets = [PASSWORD, TEST_SECRET]
     for tokens in (pair, new, again):
@@ -44,77 +46,103 @@ async def test_no_token_password_or_secret_in_any_log_line(client: httpx.AsyncCl
 async def test_access_lines_are_json_with_request_ids(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="app.access")
     pair = await login_pair(client)
-    await client.get("/user/me", headers={**bearer(pair["access_token"]), "X-Request-ID": "req-42"})
-    await asyncio.sleep(0)  # access lines reach logging at the end of the loop iteration
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    await client.get("/user/me?access_token=in-the-query", headers={**bearer(pair["access_token"]), "X-Request-ID": "req-42"})
+    lines = [json.loads(JSON.format(r)) for r in caplog.records if r.name == "app.access"]
     me = next(line for line in lines if line["route"] == "/user/me")
-    assert me["request_id"] == "req-42" and me["status"] == 200 and me["user_id"] == 1 and me["session_id"]
-    assert all("?" not in line["route"] for line in lines)
+    assert me.keys() == {"timestamp", "level", "logger", "message", "request_id", "method", "route", "status",
+                         "duration_ms", "user_id", "session_id"}
+    assert me["request_id"] == "req-42" and me["status"] == 200 and me["user_id"] == 1 and len(me["session_id"]) == 32
+    assert me["level"] == "INFO" and me["logger"] == "app.access" and me["method"] == "GET"
+    assert datetime.fromisoformat(me["timestamp"]).utcoffset() is not None and me["duration_ms"] >= 0
+    token = lines[0]
+    assert token["route"] == "/user/oauth/token" and "user_id" not in token and "session_id" not in token
+    assert all("?" not in line["route"] and "in-the-query" not in json.dumps(line) for line in lines)
 
 
-async def echoed_id(headers: list[tuple[bytes, bytes]], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+JSON = JsonFormatter()
+
+
+async def _answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def echoed_id(headers: list[tuple[bytes, bytes]], caplog: pytest.LogCaptureFixture) -> tuple[str, str]:
     """The X-Request-ID the middleware answers with, and the one the request's log line
-    would carry, for a request with these headers (servers refuse most bad values before
+    carries, for a request with these headers (servers refuse most bad values before
     the app sees them; an ASGI call can still send them)."""
-    from app.api import observability
-
-    monkeypatch.setattr(observability, "observe_request", lambda *args: None)
-    logged: list[str] = []
-    monkeypatch.setattr(observability, "write_lines", lambda logger, lines, contexts=None: logged.extend(lines))
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="app.access")
     sent: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
-    await observability.RequestLog(app)(scope, None, send)
-    observability.drain_finished()  # as the loop iteration's end would
+    await RequestLog(_answer)(scope, None, send)  # type: ignore[arg-type]
     answered = dict(sent[0]["headers"])[b"x-request-id"].decode()
-    return answered, json.loads(logged[0])["request_id"]
+    [record] = [r for r in caplog.records if r.name == "app.access"]
+    return answered, json.loads(JSON.format(record))["request_id"]
 
 
 @pytest.mark.parametrize("given", [b"abc\n", b"abc\r\n", b"", b"a b", b"x" * 129, b'a"b'])
-async def test_a_request_id_outside_its_alphabet_is_replaced(given: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Echoed in a header and written into the JSON line unescaped, so it must match the
-    whole alphabet."""
-    answered, logged = await echoed_id([(b"x-request-id", given)], monkeypatch)
+async def test_a_request_id_outside_its_alphabet_is_replaced(given: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    """Echoed in a response header, so it must match the whole alphabet."""
+    answered, logged = await echoed_id([(b"x-request-id", given)], caplog)
     assert answered == logged and answered != given.decode("latin-1")
     assert len(answered) == 32 and int(answered, 16) >= 0
 
 
-async def test_a_request_id_in_its_alphabet_is_kept_and_the_first_one_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    kept = await echoed_id([(b"x-request-id", b"trace-42.a:b_c")], monkeypatch)
+async def test_a_request_id_in_its_alphabet_is_kept_and_the_first_one_wins(caplog: pytest.LogCaptureFixture) -> None:
+    kept = await echoed_id([(b"x-request-id", b"trace-42.a:b_c")], caplog)
     assert kept == ("trace-42.a:b_c", "trace-42.a:b_c")
-    first = await echoed_id([(b"x-request-id", b"first"), (b"x-request-id", b"second")], monkeypatch)
+    first = await echoed_id([(b"x-request-id", b"first"), (b"x-request-id", b"second")], caplog)
     assert first == ("first", "first")
-    made = {(await echoed_id([], monkeypatch))[0] for _ in range(3)}
+    made = {(await echoed_id([], caplog))[0] for _ in range(3)}
     assert len(made) == 3 and all(len(m) == 32 for m in made)
 
 
-def test_the_line_formats_ids_once_per_session_and_keeps_that_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.api import observability
+async def test_each_request_is_logged_as_it_finishes_in_its_own_context() -> None:
+    """One record per request, handed to logging before the middleware returns, in the
+    request's own context: a filter or handler of the user's can read its context
+    variables (a correlation id, a trace id)."""
+    tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="none")
+    seen: list[tuple[str, str]] = []
 
-    monkeypatch.setattr(observability, "_IDS", {})
-    monkeypatch.setattr(observability, "_IDS_MAX", 3)
-    formatted: list[tuple[object, object]] = []
-    real_ids = observability._ids
-    monkeypatch.setattr(observability, "_ids", lambda u, s: formatted.append((u, s)) or real_ids(u, s))
-    series = ("GET", "/protected", 200)
-    for n in range(3):
-        for _ in range(2):  # the second request of a session: from the cache
-            line = json.loads(observability._line(series, {"user_id": n, "session_id": f"s{n}"}, "rid", 0.0012345))
-            assert line == {"request_id": "rid", "method": "GET", "route": "/protected", "status": 200,
-                            "duration_ms": 1.23, "user_id": n, "session_id": f"s{n}"}
-    assert formatted == [(0, "s0"), (1, "s1"), (2, "s2")]
-    assert observability._IDS.keys() == {(0, "s0"), (1, "s1"), (2, "s2")}
-    observability._line(series, {"user_id": 3, "session_id": "s3"}, "rid", 0.001)  # full: starts again
-    assert observability._IDS.keys() == {(3, "s3")}
-    # ids of other types (a route of the user's writing them) are formatted each time, not cached
-    line = json.loads(observability._line(series, {"user_id": "7", "session_id": 'a"b'}, "rid", 0.001))
-    assert line["user_id"] == 7 and line["session_id"] == 'a"b' and ("7", 'a"b') not in observability._IDS
-    assert json.loads(observability._line(series, {}, "rid", 0.001)).keys() == {
-        "request_id", "method", "route", "status", "duration_ms"}
+    def stamp(record: logging.LogRecord) -> bool:
+        seen.append((json.loads(JSON.format(record))["request_id"], tag.get()))
+        return True
+
+    access = logging.getLogger("app.access")
+    level = access.level
+    access.setLevel(logging.INFO)
+    access.addFilter(stamp)
+    try:
+        async def one(request_id: str) -> None:
+            tag.set(f"tag-{request_id}")  # as an outer middleware would, per request
+            scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-request-id", request_id.encode())]}
+
+            async def send(message: Any) -> None:
+                pass
+
+            await RequestLog(_answer)(scope, None, send)  # type: ignore[arg-type]
+            assert seen[-1] == (request_id, f"tag-{request_id}")  # already logged, before any other task ran
+
+        await asyncio.gather(*(one(f"r{i}") for i in range(5)))
+    finally:
+        access.removeFilter(stamp)
+        access.setLevel(level)
+    assert sorted(seen) == [(f"r{i}", f"tag-r{i}") for i in range(5)]
+
+
+async def test_a_scrape_counts_the_request_finished_just_before_it(client: httpx.AsyncClient) -> None:
+    def healthz(text: str) -> float:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "authserver_http_requests_total" and sample.labels.get("route") == "/healthz":
+                    return float(sample.value)
+        return 0.0
+
+    before = healthz((await client.get("/metrics")).text)
+    assert (await client.get("/healthz")).status_code == 200
+    assert healthz((await client.get("/metrics")).text) == before + 1

@@ -1,17 +1,21 @@
-"""What a real `serve` process writes: one JSON line per request on its own output, with
-the caller's X-Request-ID (or a generated one, returned in the response), the route
-template, status, duration, user and session ids — and never a token or a password,
-even for a logout whose token came in the query string."""
+"""What a real `serve` process (and `uvicorn --factory app.main:create_app`) writes: only JSON lines, uvicorn's own included, each with
+timestamp, level and logger; one per request, with the caller's X-Request-ID (or a
+generated one, returned in the response), the route template, status, duration, user
+and session ids — and never a token or a password, even for a logout whose token came
+in the query string."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import PASSWORD, bearer, live_server
+from tests.support import PASSWORD, ROOT, bearer, free_port, live_server, server_env
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -44,7 +48,10 @@ def test_one_json_line_per_request_and_no_secrets(database_url: str, tmp_path: P
     text = output.read_text()
     for secret in secrets:
         assert secret not in text
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"route"' in line]
+    every = [json.loads(line) for line in text.splitlines() if line.strip()]  # fails on a line that is not JSON
+    assert all({"timestamp", "level", "logger", "message"} <= line.keys() for line in every)
+    assert "Application startup complete." in [line["message"] for line in every if line["logger"] == "uvicorn.error"]
+    lines = [line for line in every if line["logger"] == "app.access"]
     requests = [line for line in lines if line["route"] != "/healthz"]
     assert [(line["route"], line["status"]) for line in requests] == [(route, status) for route, status, _ in sent]
     for line, (_, _, request_id) in zip(requests, sent):
@@ -53,5 +60,47 @@ def test_one_json_line_per_request_and_no_secrets(database_url: str, tmp_path: P
         assert line["duration_ms"] >= 0
     protected = requests[1]
     assert protected["request_id"] == "trace-42" and protected["user_id"] == 1 and len(protected["session_id"]) == 32
-    audit = [json.loads(line)["audit"] for line in text.splitlines() if line.startswith('{"audit"')]
+    audit = [line["audit"] for line in every if line["logger"] == "app.audit"]
     assert audit == ["login_succeeded", "refreshed", "reuse_detected", "login_failed", "login_succeeded", "logout"]
+
+
+def test_uvicorn_factory_writes_json_lines_without_query_strings(database_url: str, tmp_path: Path) -> None:
+    """Started by uvicorn itself, with its default logging configuration and its access
+    log on: its lines come out as JSON too, and the access line of a logout whose token
+    came in the query string names the path alone."""
+    output = tmp_path / "uvicorn.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(output, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)],
+            cwd=str(ROOT), env=server_env(database_url), stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, output.read_text()
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "server did not become healthy in 30 s"
+                time.sleep(0.1)
+            form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+            pair = httpx.post(f"{base}/user/oauth/token", data=form, timeout=30).json()
+            r = httpx.post(f"{base}/user/_logout", params={"access_token": pair["access_token"]}, timeout=30)
+            assert r.status_code in (200, 204)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = output.read_text()
+    for secret in (PASSWORD, pair["access_token"], pair["refresh_token"]):
+        assert secret not in text
+    every = [json.loads(line) for line in text.splitlines() if line.strip()]  # fails on a line that is not JSON
+    assert all({"timestamp", "level", "logger", "message"} <= line.keys() for line in every)
+    loggers = {line["logger"] for line in every}
+    assert {"uvicorn.error", "uvicorn.access", "app.access", "app.audit"} <= loggers, loggers
+    access = [line["message"] for line in every if line["logger"] == "uvicorn.access"]
+    assert any('"POST /user/_logout HTTP/1.1" 200' in message for message in access), access
+    assert not any("?" in message for message in access), access

@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 from app.api.deps import ServicesDep
 from app.api.errors import RETRY_AFTER_UNAVAILABLE, database_unavailable
-from app.api.observability import drain_finished
 from app.api.schemas import Health, error_responses
 from app.metrics import render
 
@@ -50,6 +49,5 @@ async def metrics(services: ServicesDep) -> Response:
         if not database_unavailable(exc):
             raise
         active = None  # the scrape still reports what the process knows
-    drain_finished()  # the requests finished in this loop iteration count too
     body, content_type = render(active)
     return Response(body, media_type=content_type)

@@ -1,0 +1,133 @@
+"""The server's log lines: one JSON object per line with timestamp, level, logger and
+message plus the record's structured fields; uvicorn's lines in the same format; and
+no query string in uvicorn's access lines, where /user/_logout may carry a token."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+
+from app.logs import JsonFormatter, StripQueryString, configure_logging, uvicorn_log_config
+
+LOGGERS = ("app", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture
+def restored() -> Iterator[None]:
+    """Logging is process-wide: what these tests change is put back afterwards."""
+    saved = {
+        name: (list(lg.handlers), list(lg.filters), lg.level, lg.propagate, lg.disabled)
+        for name in LOGGERS for lg in [logging.getLogger(name)]
+    }
+    yield
+    for name, (handlers, filters, level, propagate, disabled) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:], lg.filters[:] = handlers, filters
+        lg.setLevel(level)
+        lg.propagate, lg.disabled = propagate, disabled
+
+
+def record(name: str = "app.access", msg: str = "hello %s", args: tuple[object, ...] = ("you",), **extra: object) -> logging.LogRecord:
+    return logging.getLogger(name).makeRecord(name, logging.INFO, __file__, 1, msg, args, None, extra=extra)
+
+
+def test_a_line_has_the_standard_fields_and_the_records_own() -> None:
+    line = JsonFormatter().format(record(request_id="r1", status=200, duration_ms=1.5, user_id=None))
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data == {
+        "timestamp": data["timestamp"], "level": "INFO", "logger": "app.access", "message": "hello you",
+        "request_id": "r1", "status": 200, "duration_ms": 1.5, "user_id": None,
+    }
+    stamp = datetime.fromisoformat(data["timestamp"])
+    assert stamp.utcoffset() == timezone.utc.utcoffset(None)
+    assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 60
+
+
+def test_multi_line_messages_tracebacks_and_odd_values_stay_on_one_line() -> None:
+    try:
+        raise ValueError("first\nsecond")
+    except ValueError:
+        failed = logging.getLogger("app.x").makeRecord(
+            "app.x", logging.ERROR, __file__, 1, "two\nlines", (), sys.exc_info(), extra={"odd": {1, 2}},
+        )
+    line = JsonFormatter().format(failed)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["level"] == "ERROR" and data["message"] == "two\nlines" and data["odd"] == "{1, 2}"
+    assert "ValueError: first\nsecond" in data["exception"]
+
+
+def test_uvicorns_colour_copy_of_its_message_is_left_out() -> None:
+    data = json.loads(JsonFormatter().format(record("uvicorn.error", "Started", (), color_message="\x1b[1mStarted")))
+    assert "color_message" not in data and data["message"] == "Started"
+
+
+ACCESS_FORMAT = '%s - "%s %s HTTP/%s" %d'  # uvicorn's access line
+
+
+def test_uvicorns_access_lines_lose_their_query_string() -> None:
+    line = record("uvicorn.access", ACCESS_FORMAT, ("127.0.0.1:5000", "POST", "/user/_logout?access_token=SECRET", "1.1", 200))
+    assert StripQueryString().filter(line)
+    assert line.getMessage() == '127.0.0.1:5000 - "POST /user/_logout HTTP/1.1" 200'
+    plain = record("uvicorn.access", ACCESS_FORMAT, ("127.0.0.1:5000", "GET", "/healthz", "1.1", 200))
+    assert StripQueryString().filter(plain) and "/healthz" in plain.getMessage()
+
+
+def test_configure_logging_writes_json_once_however_often_it_is_called(restored: None) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    configure_logging("INFO", stream=io.StringIO())  # a second app in the process: nothing added
+    logging.getLogger("app.access").info("GET /x 200", extra={"route": "/x"})
+    logging.getLogger("app.access").debug("not at INFO")
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["route"] == "/x" and json.loads(line)["logger"] == "app.access"
+
+
+def test_uvicorns_default_configuration_is_switched_to_json(restored: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`uvicorn --factory app.main:create_app`: uvicorn configures its loggers with its
+    text formatters, then calls create_app."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    configure_logging("INFO", stream=io.StringIO())
+    logging.getLogger("uvicorn.error").info("Application startup complete.")
+    logging.getLogger("uvicorn.access").info(
+        ACCESS_FORMAT, "127.0.0.1:5000", "POST", "/user/_logout?access_token=SECRET", "1.1", 200
+    )
+    out = capsys.readouterr()
+    lines = [json.loads(line) for line in (out.out + out.err).splitlines()]
+    assert sorted((line["logger"], line["message"]) for line in lines) == [  # uvicorn's streams: stdout, stderr
+        ("uvicorn.access", '127.0.0.1:5000 - "POST /user/_logout HTTP/1.1" 200'),
+        ("uvicorn.error", "Application startup complete."),
+    ]
+
+
+def test_a_logging_configuration_of_ones_own_is_kept_but_loses_query_strings(restored: None) -> None:
+    mine = io.StringIO()
+    handler = logging.StreamHandler(mine)
+    handler.setFormatter(logging.Formatter("mine: %(message)s"))
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = [handler]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    configure_logging("INFO", stream=io.StringIO())
+    access.info(ACCESS_FORMAT, "127.0.0.1:5000", "GET", "/user/_logout?access_token=SECRET", "1.1", 200)
+    assert mine.getvalue() == 'mine: 127.0.0.1:5000 - "GET /user/_logout HTTP/1.1" 200\n'
+
+
+def test_serves_log_config_writes_uvicorns_lines_as_json(restored: None, capsys: pytest.CaptureFixture[str]) -> None:
+    logging.config.dictConfig(uvicorn_log_config())
+    logging.getLogger("uvicorn.error").info("Uvicorn running on %s", "http://127.0.0.1:8000")
+    logging.getLogger("uvicorn.access").info(ACCESS_FORMAT, "c", "GET", "/user/_logout?access_token=SECRET", "1.1", 200)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["logger"], line["level"]) for line in lines] == [("uvicorn.error", "INFO"), ("uvicorn.access", "INFO")]
+    assert lines[0]["message"] == "Uvicorn running on http://127.0.0.1:8000"
+    assert "SECRET" not in json.dumps(lines)
