@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.clock import Clock, SystemClock
 from app.db.models import Base
@@ -50,28 +50,60 @@ async def create_user(
 
 
 @asynccontextmanager
-async def driver_path_down(sqlite_side: Any, postgres_side: Any, settings: Settings) -> AsyncIterator[None]:
-    """The driver path (app.store.rotation, app.store.reads) cut for the block, then
-    restored. On SQLite `sqlite_side` (a SqliteReader or SqliteRotator) points at a file
-    that cannot be opened (its connection closed, reopened at next use); on PostgreSQL
-    `postgres_side`'s `_rotator` becomes a pool whose server refuses connections."""
-    from app.store.rotation_postgres import PostgresRotator
-
-    if settings.is_sqlite:
-        path, sqlite_side._path = sqlite_side._path, "/nonexistent/folder/auth.db"
-        await asyncio.get_running_loop().run_in_executor(sqlite_side._thread, sqlite_side._close)
-    else:
-        live, postgres_side._rotator = postgres_side._rotator, PostgresRotator(
-            ("postgresql://postgres@127.0.0.1:%d/none" % free_port(),), {"timeout": 2}, 1
-        )
+async def writes_fail(engine: AsyncEngine, table: str) -> AsyncIterator[None]:
+    """Every row inserted into `table` fails for the block, on any path (the engine's or
+    the driver path's own connections), as a database that cannot serve does, and the
+    statement's transaction keeps nothing. A trigger does it: on PostgreSQL it raises a
+    connection-failure SQLSTATE (08006); on SQLite it reads a table that does not exist,
+    an OperationalError like a damaged file's."""
+    name = f"fail_{table}"
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.begin() as conn:
+        if sqlite:
+            await conn.execute(text(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} BEGIN SELECT 1 FROM {name}_missing; END"
+            ))
+        else:
+            await conn.execute(text(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'connection lost' USING ERRCODE = '08006'; END $$"
+            ))
+            await conn.execute(text(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+            ))
     try:
         yield
     finally:
-        if settings.is_sqlite:
-            sqlite_side._path = path
-        else:
-            await postgres_side._rotator.close()
-            postgres_side._rotator = live
+        async with engine.begin() as conn:
+            if sqlite:
+                await conn.execute(text(f"DROP TRIGGER {name}"))
+            else:
+                await conn.execute(text(f"DROP TRIGGER {name} ON {table}"))
+                await conn.execute(text(f"DROP FUNCTION {name}()"))
+
+
+@asynccontextmanager
+async def reads_fail(engine: AsyncEngine, table: str) -> AsyncIterator[None]:
+    """Reading `table` fails for the block, on any path, then works again. SQLite: the
+    table is renamed away and back, so a read meets "no such table" (an OperationalError).
+    PostgreSQL: another connection holds an ACCESS EXCLUSIVE lock on it, so a read waits
+    out the app's DB_COMMAND_TIMEOUT_SECONDS (give the app a short one) and times out."""
+    if engine.dialect.name == "sqlite":
+        away = f"{table}_away"
+        async with engine.begin() as conn:
+            await conn.execute(text(f"ALTER TABLE {table} RENAME TO {away}"))
+        try:
+            yield
+        finally:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"ALTER TABLE {away} RENAME TO {table}"))
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))  # autobegun
+        try:
+            yield
+        finally:
+            await conn.rollback()
 
 
 async def truncate_all(url: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from app.clock import FrozenClock
 from app.settings import Settings
-from tests.support import PASSWORD, TEST_SECRET, app_client, bearer, free_port, login_pair
+from tests.support import PASSWORD, TEST_SECRET, app_client, bearer, free_port, login_pair, writes_fail
 
 
 @pytest.fixture
@@ -59,36 +59,6 @@ async def assert_still_refreshes(client: httpx.AsyncClient, refresh_token: str) 
     assert (await client.get("/protected", headers=bearer(r.json()["access_token"]))).status_code == 200
 
 
-@pytest.mark.usefixtures("user")
-async def test_a_failed_commit_never_burns_a_refresh_token(settings: Settings, clock: FrozenClock) -> None:
-    """The rotation's COMMIT fails (as if the database died at that instant) on the
-    SQLAlchemy path (the driver path switched off): the client gets a 503, and the same
-    refresh token still works afterwards, without counting as reuse (the session is not
-    revoked)."""
-    from sqlalchemy import event
-    from sqlalchemy.exc import OperationalError
-
-    async with app_client(settings, clock) as client:
-        services = client.app.state.services  # type: ignore[attr-defined]
-        services.session_cache._inner._fast = None  # the SQLAlchemy path only
-        pair = await login_pair(client)
-        failing = {"on": True}
-
-        def fail_commit(conn):  # type: ignore[no-untyped-def]
-            if failing["on"]:
-                raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost at commit"))
-
-        event.listen(services.engine.sync_engine, "commit", fail_commit)
-        try:
-            for r in await refresh_both_ways(client, pair["refresh_token"]):
-                assert r.status_code == 503, r.text
-                assert "retry-after" in r.headers
-        finally:
-            failing["on"] = False
-            event.remove(services.engine.sync_engine, "commit", fail_commit)
-        await assert_still_refreshes(client, pair["refresh_token"])
-
-
 async def count_sessions(engine: object) -> int:
     from sqlalchemy import func, select
 
@@ -102,66 +72,24 @@ async def count_sessions(engine: object) -> int:
     return int(counts[0]) * 1_000_000 + int(counts[1])
 
 
-class CommitFails:
-    """A sqlite3 connection whose COMMIT fails, as when the disk goes away at that instant."""
-
-    def __init__(self, con: object) -> None:
-        self._con = con
-
-    def execute(self, sql: str, *args: object) -> object:
-        if sql == "COMMIT":
-            import sqlite3
-
-            raise sqlite3.OperationalError("disk I/O error")
-        return self._con.execute(sql, *args)  # type: ignore[attr-defined]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._con, name)
-
-
 @pytest.mark.usefixtures("user")
-async def test_a_failed_rotation_on_the_driver_path_burns_nothing(settings: Settings, clock: FrozenClock) -> None:
-    """The same on the driver path (app.store.rotation): on SQLite its COMMIT fails; on
-    PostgreSQL the last part of its one statement (the audit row) fails with a
-    connection-failure SQLSTATE raised by a real trigger, so the database itself rolls
-    the statement back. 503, and the token still works; a login meanwhile gets 503 and
-    leaves no session or token row behind."""
-    from sqlalchemy import text
-
+async def test_a_failed_rotation_burns_nothing(settings: Settings, clock: FrozenClock) -> None:
+    """The rotation's last write (its audit row) fails as if the database died at that
+    instant — on the path every refresh takes, the driver path (app.store.rotation) — so
+    the database rolls the whole rotation back: 503, and the same refresh token still works
+    afterwards, without counting as reuse (the session is not revoked). A login meanwhile
+    gets 503 too and leaves no session or token row behind."""
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        rotator = services.rotator
-        assert rotator is not None
         pair = await login_pair(client)
-        if settings.is_sqlite:
-            real = rotator._connection
-            rotator._connection = lambda: CommitFails(real())  # type: ignore[method-assign]
-        else:
-            async with services.engine.begin() as conn:
-                await conn.execute(text(
-                    "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'connection lost' USING ERRCODE = '08006'; END $$"
-                ))
-                await conn.execute(text(
-                    "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_event "
-                    "FOR EACH ROW EXECUTE FUNCTION fail_audit()"
-                ))
-        try:
+        async with writes_fail(services.engine, "audit_event"):
             for r in await refresh_both_ways(client, pair["refresh_token"]):
                 assert r.status_code == 503, r.text
                 assert "retry-after" in r.headers
-            # a login's new session takes the same path: 503, and no half-made session
             sessions_before = await count_sessions(services.engine)
             r = await client.post("/user/oauth/token", data={"grant_type": "password", "username": "alice", "password": PASSWORD})
             assert r.status_code == 503, r.text
             assert await count_sessions(services.engine) == sessions_before
-        finally:
-            if settings.is_sqlite:
-                rotator._connection = real  # type: ignore[method-assign]
-            else:
-                async with services.engine.begin() as conn:
-                    await conn.execute(text("DROP TRIGGER fail_audit ON audit_event"))
-                    await conn.execute(text("DROP FUNCTION fail_audit()"))
         await assert_still_refreshes(client, pair["refresh_token"])
 
 

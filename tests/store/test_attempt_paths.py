@@ -1,6 +1,7 @@
 """Login counters on the driver path (app.store.attempts with the rotator: raw sqlite3
 in the rotation thread, or one asyncpg statement) count into the same rows as through
-SQLAlchemy, lose no attempt under concurrent logins, and fail closed."""
+SQLAlchemy, lose no attempt under concurrent logins, and fail closed. The store is built
+here as the app builds it (`app.main.build_services`), from the app's engine and rotator."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from app.errors import ServiceUnavailable
 from app.settings import Settings
 from app.store.attempts import SqlAttemptStore
 from app.store.tables import attempts
-from tests.support import app_client, driver_path_down, password_grant
+from tests.support import app_client, password_grant, writes_fail
 
 WINDOW = datetime(2031, 5, 6, 7, 8, 0, tzinfo=timezone.utc)
 
@@ -23,8 +24,8 @@ WINDOW = datetime(2031, 5, 6, 7, 8, 0, tzinfo=timezone.utc)
 async def test_both_paths_count_into_the_same_rows(settings: Settings, clock: FrozenClock) -> None:
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        store = services.grants._grants["password"]._limiter._store
-        assert isinstance(store, SqlAttemptStore) and store._rotator is services.rotator is not None
+        assert services.rotator is not None
+        store = SqlAttemptStore(services.engine, services.rotator)
         engine_only = SqlAttemptStore(services.engine)
         assert await store.hit(["user:a", "ip:b"], WINDOW) == [1, 1]
         assert await engine_only.hit(["user:a", "ip:b"], WINDOW) == [2, 2]
@@ -37,7 +38,8 @@ async def test_both_paths_count_into_the_same_rows(settings: Settings, clock: Fr
 
 async def test_concurrent_logins_lose_no_attempt(settings: Settings, clock: FrozenClock) -> None:
     async with app_client(settings, clock) as client:
-        store = client.app.state.services.grants._grants["password"]._limiter._store  # type: ignore[attr-defined]
+        services = client.app.state.services  # type: ignore[attr-defined]
+        store = SqlAttemptStore(services.engine, services.rotator)
         results = await asyncio.gather(*(store.hit(["user:x", f"ip:{i % 3}"], WINDOW) for i in range(60)))
         assert sorted(r[0] for r in results) == list(range(1, 61))  # every attempt counted once
         for ip in range(3):
@@ -49,8 +51,8 @@ async def test_a_failed_count_refuses_the_login(settings: Settings, clock: Froze
     """Without counters a brute force would be unlimited: 503, no token, no session."""
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        store = services.grants._grants["password"]._limiter._store
-        async with driver_path_down(services.rotator, store, settings):
+        store = SqlAttemptStore(services.engine, services.rotator)
+        async with writes_fail(services.engine, "login_attempt"):
             with pytest.raises(ServiceUnavailable):
                 await store.hit(["user:y"], WINDOW)
             r = await password_grant(client)

@@ -11,7 +11,9 @@ import jwt
 import pytest
 
 from app.clock import FrozenClock
+from app.oauth.session_cache import CachingSessionStore
 from app.settings import Settings
+from app.store.sessions import LiveSession, SqlSessionStore
 from tests.support import app_client, bearer, login_pair
 
 pytestmark = pytest.mark.usefixtures("user")
@@ -23,7 +25,8 @@ def sid_of(pair: dict[str, object]) -> str:
 
 async def test_live_many_answers_as_live_does(settings: Settings, clock: FrozenClock) -> None:
     async with app_client(settings, clock) as client:
-        store = client.app.state.services.session_cache._inner  # type: ignore[attr-defined]
+        services = client.app.state.services  # type: ignore[attr-defined]
+        store = SqlSessionStore(services.engine, services.rotator, services.reader)  # as the app builds it
         pairs = [await login_pair(client) for _ in range(4)]
         ids = [sid_of(p) for p in pairs]
         r = await client.post("/user/_logout", headers=bearer(pairs[1]["access_token"]))
@@ -39,26 +42,30 @@ async def test_live_many_answers_as_live_does(settings: Settings, clock: FrozenC
         assert await store.live_many(ids, clock.now()) == {}
 
 
+class CountedReads(SqlSessionStore):
+    """The app's session store, counting the sessions of each batched read it is asked for."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.reads: list[int] = []
+
+    async def live_many(self, session_ids: list[str], now: Any) -> dict[str, LiveSession]:
+        self.reads.append(len(session_ids))
+        return await super().live_many(session_ids, now)
+
+
 async def test_many_sessions_first_seen_at_once_share_queries(settings: Settings, clock: FrozenClock) -> None:
+    """The session cache in front of the real store (as the app puts it there): forty
+    sessions asked for at once, none cached yet, are read in a few batched queries."""
     n = 40
     settings = settings.model_copy(update={"rate_limit_enabled": False})  # 40 logins in a row
     async with app_client(settings, clock) as client:
         pairs = [await login_pair(client) for _ in range(n)]
-        inner = client.app.state.services.session_cache._inner  # type: ignore[attr-defined]
-        reads: list[int] = []
-        real = inner.live_many
-
-        async def counted(session_ids: Any, now: Any) -> Any:  # either path: the engine or the SQLite reader
-            reads.append(len(session_ids))
-            return await real(session_ids, now)
-
-        inner.live_many = counted
-        try:
-            answers = await asyncio.gather(
-                *(client.get("/protected", headers=bearer(p["access_token"])) for p in pairs)
-            )
-        finally:
-            inner.live_many = real
-        assert [a.status_code for a in answers] == [200] * n
-        assert sum(reads) == n
-        assert 1 <= len(reads) <= n // 4, f"{len(reads)} reads for {n} sessions"
+        services = client.app.state.services  # type: ignore[attr-defined]
+        store = CountedReads(services.engine, services.rotator, services.reader)
+        cache = CachingSessionStore(store, clock, settings.session_check_interval_seconds)
+        ids = [sid_of(p) for p in pairs]
+        found = await asyncio.gather(*(cache.live(sid, clock.now()) for sid in ids))
+        assert [s.id if s else None for s in found] == ids
+        assert sum(store.reads) == n
+        assert 1 <= len(store.reads) <= n // 4, f"{len(store.reads)} reads for {n} sessions"

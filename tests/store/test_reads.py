@@ -1,7 +1,10 @@
 """The hot reads go to the driver in one call (app.store.reads): raw `sqlite3` in a
 thread, or one asyncpg statement — the session cache's and a login's user. They must
 answer exactly as the engine's query does, and a read that fails must fail closed (503,
-nothing cached, no session started) and recover once the database is back."""
+nothing cached, no session started) and recover once the database is back.
+
+The stores are built here as the app builds them (`app.main.build_services`), from the
+app's public services: the engine, the rotator and the reader."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from app.store.sessions import SqlSessionStore
 from app.store.tables import users
 from app.store.users import SqlUserStore
 from tests.support import (
-    app_client, bearer, create_user, driver_path_down, dump_database_text, login_pair, password_grant,
+    app_client, bearer, create_user, dump_database_text, login_pair, password_grant, reads_fail,
 )
 from tests.store.test_live_many import sid_of
 
@@ -23,8 +26,8 @@ pytestmark = pytest.mark.usefixtures("user")
 async def test_reads_answer_as_the_engine_does(settings: Settings, clock: FrozenClock) -> None:
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        store = services.session_cache._inner
-        assert store._reads is services.reader is not None
+        assert services.reader is not None
+        store = SqlSessionStore(services.engine, services.rotator, services.reader)
         engine_only = SqlSessionStore(services.engine)
         pairs = [await login_pair(client) for _ in range(4)]
         ids = [sid_of(p) for p in pairs]
@@ -47,28 +50,28 @@ async def test_a_logins_user_is_read_as_the_engine_reads_it(settings: Settings, 
     await create_user(settings, "gone")
     async with app_client(settings, clock) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        assert services.users._reader is services.reader is not None
+        assert services.reader is not None
+        through_reader = SqlUserStore(services.engine, services.reader)
         async with services.engine.begin() as conn:
             await conn.execute(users.update().where(users.c.username == "gone").values(is_active=False))
         engine_only = SqlUserStore(services.engine)
         for name in ("alice", "Ame\u0301lie", "Am\u00e9lie", "gone", "nobody", "ALICE", "alice "):
-            found = await services.users.get_by_username(name)
+            found = await through_reader.get_by_username(name)
             assert found == await engine_only.get_by_username(name), name
-        amelie = await services.users.get_by_username("Am\u00e9lie")
+        amelie = await through_reader.get_by_username("Am\u00e9lie")
         assert amelie is not None and amelie.username == "Am\u00e9lie" and amelie.scope == ""
-        gone = await services.users.get_by_username("gone")
+        gone = await through_reader.get_by_username("gone")
         assert gone is not None and gone.is_active is False
-        assert await services.users.get_by_username("nobody") is None
+        assert await through_reader.get_by_username("nobody") is None
         assert (await password_grant(client)).status_code == 200  # the login path reads through it
         assert (await password_grant(client, username="gone")).status_code == 400
 
 
 async def test_a_login_whose_user_read_fails_is_503_and_starts_nothing(settings: Settings, clock: FrozenClock) -> None:
-    async with app_client(settings, clock) as client:
+    async with app_client(settings, clock, db_command_timeout_seconds=1) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        reader = services.reader
         before = await dump_database_text(settings.database_url)
-        async with driver_path_down(reader, reader, settings):
+        async with reads_fail(services.engine, "user_account"):
             r = await password_grant(client)
             assert r.status_code == 503, r.text
             assert r.json()["error"] == "temporarily_unavailable" and "access_token" not in r.text
@@ -80,16 +83,15 @@ async def test_a_login_whose_user_read_fails_is_503_and_starts_nothing(settings:
 
 
 async def test_a_failed_read_fails_closed_and_recovers(settings: Settings, clock: FrozenClock) -> None:
-    async with app_client(settings, clock) as client:
+    async with app_client(settings, clock, db_command_timeout_seconds=1) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
-        reader = services.reader
         pair = await login_pair(client)
         services.session_cache.evict(sid_of(pair))  # its next check reads the database
-        async with driver_path_down(reader, reader, settings):
+        async with reads_fail(services.engine, "login_session"):
             r = await client.get("/protected", headers=bearer(pair["access_token"]))
             assert r.status_code == 503, r.text
             assert r.json()["error"] == "temporarily_unavailable" and int(r.headers["retry-after"]) > 0
-            assert sid_of(pair) not in services.session_cache._entries  # nothing cached from a failed read
+            assert services.session_cache.cached(sid_of(pair), clock.now()) is None  # nothing cached from a failed read
         r = await client.get("/protected", headers=bearer(pair["access_token"]))
         assert r.status_code == 200, r.text
 
