@@ -26,27 +26,27 @@ class _SkippingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-t
 
     def __init__(self, loop: VirtualTimeLoop) -> None:
         super().__init__()
-        self._loop = loop
+        self.loop = loop
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if timeout is None:
             return super().select(None)  # type: ignore[no-any-return]
         ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
         if not ready and timeout > 0:
-            self._loop.advance(timeout)
+            self.loop.advance(timeout)
         return ready
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
-        self._virtual_now = 0.0
+        self.virtual_now = 0.0
         super().__init__(selector=_SkippingSelector(self))
 
     def time(self) -> float:
-        return self._virtual_now
+        return self.virtual_now
 
     def advance(self, seconds: float) -> None:
-        self._virtual_now += seconds
+        self.virtual_now += seconds
 
 
 def on_virtual_time(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
