@@ -72,6 +72,24 @@ async def count_sessions(engine: object) -> int:
     return int(counts[0]) * 1_000_000 + int(counts[1])
 
 
+class CommitFails:
+    """A sqlite3 connection whose COMMIT fails, as when the disk goes away at that instant
+    (used by tests/store/test_sqlite_batches.py)."""
+
+    def __init__(self, con: object) -> None:
+        self._con = con
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            import sqlite3
+
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._con.execute(sql, *args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
 @pytest.mark.usefixtures("user")
 async def test_a_failed_rotation_burns_nothing(settings: Settings, clock: FrozenClock) -> None:
     """The rotation's last write (its audit row) fails as if the database died at that
