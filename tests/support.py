@@ -180,7 +180,11 @@ async def app_client(
     for router in routers:
         app.include_router(router)
     lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
+    try:
+        await lifespan.__aenter__()
+    except BaseException:  # start-up refused: what create_app opened is still closed
+        await app.state.services.aclose()
+        raise
     try:
         transport = httpx.ASGITransport(app=app, client=peer)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -124,7 +124,7 @@ async def test_last_used_is_recorded_at_most_once_a_minute(client: httpx.AsyncCl
     pair = await login_pair(client)
     for _ in range(3):
         await client.get("/protected", headers=bearer(pair["access_token"]))
-    app_usage = client._transport.app.state.services.usage  # type: ignore[attr-defined]
+    app_usage = client.app.state.services.usage  # type: ignore[attr-defined]
     await app_usage.drain()
     listed = (await client.get("/user/sessions", headers=bearer(pair["access_token"]))).json()["sessions"][0]
     assert listed["last_used_at"] is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -41,11 +42,26 @@ class TokenCalls:
     def sync_client(self) -> httpx.Client:
         return httpx.Client(event_hooks={"request": [self._record]}, timeout=10)
 
-    def async_client(self) -> httpx.AsyncClient:
+    def async_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+        """`transport`: an in-process app's (httpx.ASGITransport) instead of the network."""
         async def hook(request: httpx.Request) -> None:
             self._record(request)
 
-        return httpx.AsyncClient(event_hooks={"request": [hook]}, timeout=10)
+        return httpx.AsyncClient(event_hooks={"request": [hook]}, timeout=10, transport=transport)
+
+
+class ClientClock:
+    """The client's clock (`clock=`), in epoch seconds: it starts at the real time and
+    then moves only when the test moves it, so a token falls due without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def move_to(self, moment: float) -> None:
+        self.now = moment
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

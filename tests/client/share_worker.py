@@ -24,7 +24,7 @@ def main(server: str, session_file: str, rounds: int, start_at: float) -> int:
     auth.on_session_change(lambda event, _session: events.append(event.value))
     statuses: list[int] = []
     rotations, error = 0, None
-    time.sleep(max(0.0, start_at - time.time()))
+    time.sleep(max(0.0, start_at - time.time()))  # a rendezvous with the other process, not a wait for a token
     try:
         with httpx.Client(auth=auth, base_url=server) as api:
             for _ in range(rounds):

@@ -3,6 +3,7 @@ password on stdin, the session in the XDG config folder, a token that curl can u
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from authclient import SessionFile
 from tests.client.helpers import PYTHON, USERNAME, subprocess_env
 
 
@@ -59,22 +61,28 @@ def test_login_token_whoami_logout(server: str, password: str, tmp_path: Path) -
 
 
 def test_token_refreshes_when_due_and_options_override_the_environment(
-    short_server: str, password: str, tmp_path: Path
+    server: str, password: str, tmp_path: Path
 ) -> None:
     chosen = tmp_path / "chosen.json"
     env = {"AUTHCLIENT_SESSION_FILE": str(tmp_path / "from-env.json"), "AUTHCLIENT_SERVER": "http://127.0.0.1:9"}
-    login = _cli("login", USERNAME, "--password-stdin", "--server", short_server,
+    login = _cli("login", USERNAME, "--password-stdin", "--server", server,
                  "--session-file", str(chosen), stdin=password, **env)
     assert login.returncode == 0, login.stderr
     assert chosen.exists() and not (tmp_path / "from-env.json").exists()
     first = _cli("token", "--session-file", str(chosen)).stdout.strip()  # server read from the file
-    time.sleep(1.6)  # half of the 3-second lifetime: the refresh is due
+    assert _cli("token", "--session-file", str(chosen)).stdout.strip() == first  # not due: kept
+    # The CLI runs in its own process on the real clock: the stored session is made to say
+    # its access token expires in 10 s, inside the 30 s margin, so the refresh is due now.
+    stored = SessionFile(chosen)
+    session = stored.load(server)
+    assert session is not None
+    stored.save(dataclasses.replace(session, access_expires_at=time.time() + 10))
     second = _cli("token", "--session-file", str(chosen))
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() not in ("", first)
-    assert _me(short_server, second.stdout.strip()).status_code == 200
+    assert _me(server, second.stdout.strip()).status_code == 200
 
-    wrong = _cli("login", USERNAME, "--password-stdin", "--server", short_server,
+    wrong = _cli("login", USERNAME, "--password-stdin", "--server", server,
                  "--session-file", str(chosen), stdin="wrong-password-xyzzy\n")
     assert wrong.returncode == 1 and "login refused" in wrong.stderr and "xyzzy" not in wrong.stderr
 

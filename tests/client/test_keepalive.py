@@ -10,9 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from authclient import AsyncAuthClient, AuthClient, NoEventLoop, Session, SessionEvent
-from tests.client.helpers import USERNAME, TokenCalls
-
-LIFETIME = 3.0  # the short server's access tokens
+from tests.client.helpers import USERNAME, ClientClock, TokenCalls
 
 
 def _set_on_refresh(flag: threading.Event) -> Callable[[SessionEvent, Session | None], None]:
@@ -23,27 +21,36 @@ def _set_on_refresh(flag: threading.Event) -> Callable[[SessionEvent, Session | 
     return callback
 
 
-async def test_auto_refresh_keeps_idle_sessions_alive(short_server: str, password: str) -> None:
-    """Both clients at once (so the test waits for one due time, not two): the async one,
-    and the notebook case of a blocking client whose keep-alive runs on the kernel's loop
-    (the refresh itself in a worker thread, so the loop never blocks)."""
+async def test_auto_refresh_keeps_idle_sessions_alive(server: str, password: str) -> None:
+    """Both clients at once: the async one, and the notebook case of a blocking client
+    whose keep-alive runs on the kernel's loop (the refresh itself in a worker thread, so
+    the loop never blocks). Their clocks are moved to the refresh's due time and no
+    request is made: the keep-alive alone refreshes, once, and then waits for the next
+    due time."""
     calls_async, calls_sync = TokenCalls(), TokenCalls()
-    aio = AsyncAuthClient(short_server, http_client=calls_async.async_client())
-    sync = AuthClient(short_server, http_client=calls_sync.sync_client())
+    clocks = [ClientClock(), ClientClock()]
+    aio = AsyncAuthClient(server, http_client=calls_async.async_client(), clock=clocks[0])
+    sync = AuthClient(server, http_client=calls_sync.sync_client(), clock=clocks[1])
     firsts = [await aio.login(USERNAME, password), sync.login(USERNAME, password)]
     refreshed = [threading.Event(), threading.Event()]
-    for client, flag in zip((aio, sync), refreshed):
+    for client, flag, clock, first in zip((aio, sync), refreshed, clocks, firsts):
         client.on_session_change(_set_on_refresh(flag))
+        clock.move_to(first.refresh_due_at(client.refresh_margin))
     tasks = [aio.start_auto_refresh(), sync.start_auto_refresh()]
     assert aio.start_auto_refresh() is tasks[0]  # one loop per client, however often asked
-    for _ in range(int(LIFETIME / 0.05)):  # due at 1.5 s; no request is made meanwhile
+    # a wait for the server's answers (real round trips, the sync one in a thread), not
+    # for time to pass: the refreshes are due at once
+    for _ in range(200):
         if all(flag.is_set() for flag in refreshed):
             break
         await asyncio.sleep(0.05)
     assert all(flag.is_set() for flag in refreshed)
+    for _ in range(3):
+        await asyncio.sleep(0)  # the keep-alive loops run on: nothing is due any more
     assert calls_async.refreshes == 1 and calls_sync.refreshes == 1
     for client, first in zip((aio, sync), firsts):
         assert client.session is not None and client.session.access_token != first.access_token
+        assert not client.needs_refresh()
     aio.stop_auto_refresh()
     sync.close()
     await asyncio.sleep(0)

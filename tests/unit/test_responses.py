@@ -8,8 +8,7 @@ import pytest
 from starlette.responses import JSONResponse
 
 from app.api.errors import NO_STORE
-from app.api.responses import Rendered, header_tuples, json_response
-from app.api.routes.session import _hello
+from app.api.responses import Rendered, header_tuples, json_response, render
 
 CONTENTS = [
     {"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 900, "scope": None},
@@ -39,7 +38,12 @@ def test_not_json_is_refused_as_jsonresponse_refuses_it() -> None:
 
 
 def test_a_cached_answer_gets_its_own_header_list_each_time() -> None:
-    first, second = Rendered(*_hello("alice", 1, "s1")), Rendered(*_hello("alice", 1, "s1"))
+    """/protected renders a session's answer once and hands the same cached (body,
+    headers) to a Rendered on every call: one response's headers, changed by a
+    middleware, must not show in the next."""
+    body, headers = render({"message": "Hello, alice", "user_id": 1, "session_id": "s1"})
+    cached = (body, tuple(headers))
+    first, second = Rendered(*cached), Rendered(*cached)
     first.headers["x-added"] = "by a middleware"
     assert "x-added" not in second.headers
     assert first.body == second.body == JSONResponse({"message": "Hello, alice", "user_id": 1, "session_id": "s1"}).body

@@ -1,4 +1,6 @@
-"""The session cache's rules, with a fake store whose reads the test controls."""
+"""The session cache's rules, with a fake store whose reads the test controls. The
+revocation feed sleeps between polls on the event loop's clock: its tests run on a
+virtual one (tests/virtual_time.py) and give the cache that clock as its monotonic one."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta
 from app.clock import FrozenClock
 from app.oauth.session_cache import CachingSessionStore
 from app.store.sessions import LiveSession
+from tests.virtual_time import on_virtual_time
 
 
 class SlowStore:
@@ -169,23 +172,27 @@ async def test_a_stale_feed_falls_back_to_the_interval() -> None:
     assert await c.live("s1", clock.now()) is None  # read again, found revoked
 
 
+@on_virtual_time
 async def test_the_feed_task_survives_a_failing_database(caplog: pytest.LogCaptureFixture) -> None:
     store, clock = SlowStore(), FrozenClock()
+    loop = asyncio.get_running_loop()
+    c = cache(store, clock, interval=0.02, monotonic=loop.time)
+    assert await c.live("s8", clock.now()) is not None
+    assert await c.live("s9", clock.now()) is not None
     store.feed_down = True
-    c = cache(store, clock, interval=0.02)
     task = asyncio.create_task(c.follow_revocations())
-    await asyncio.sleep(0.06)  # about six polls, every one failing
+    await asyncio.sleep(0.06)  # six polls, every one failing
     assert not task.done()
     assert [r.getMessage()[:23] for r in caplog.records] == ["revocation feed stopped"]  # once, not per poll
     store.feed_down = False
-    store.revoked.append("s9")
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if "s9" in c._revoked:
-            break
+    store.revoked.append("s9")  # revoked by another process meanwhile
+    await asyncio.sleep(0.02)  # two more polls
     task.cancel()
-    assert "s9" in c._revoked  # it kept polling and caught up
     assert caplog.records[-1].getMessage() == "revocation feed resumed"
+    # it kept polling and caught up: s9 evicted, s8 trusted again (a current feed)
+    assert c.cached("s8", clock.now()) is not None
+    assert await c.live("s9", clock.now()) is None
+    assert store.reads == 3
 
 
 async def test_a_read_under_way_when_the_feed_evicts_is_not_kept() -> None:
@@ -270,7 +277,9 @@ async def test_a_failed_batch_read_fails_each_caller_and_caches_nothing() -> Non
     assert all(isinstance(r, ConnectionError) for r in results) and store.reads == 1
     store.failing = None
     assert await c.live("s1", clock.now()) is not None and store.reads == 2  # read again, not cached
-    assert not c._reading and not c._queued  # nothing left waiting
+    async with asyncio.timeout(5):  # a caller left waiting on the failed read would hang here
+        again = await asyncio.gather(*(c.live(f"s{i}", clock.now()) for i in range(10)))
+    assert all(r is not None for r in again) and store.reads == 3  # read anew, together
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_others_read() -> None:
@@ -287,12 +296,13 @@ async def test_a_cancelled_caller_does_not_cancel_the_others_read() -> None:
     assert await c.live("s1", clock.now()) is not None and store.reads == 1  # its read still landed
 
 
+@on_virtual_time
 async def test_slow_polls_do_not_let_the_feed_lapse() -> None:
     """Under load a poll can take a good part of the interval. Polls start every half
-    interval however long the last one took, so the feed stays current; before, each
-    poll's duration pushed the next one back, the feed lapsed every cycle and every
-    cached session was read again at once (the 500-session bench rows' p99)."""
-    import time
+    interval however long the last one took, so the feed stays current and a session
+    cached longer ago than the interval is still trusted; before, each poll's duration
+    pushed the next one back, the feed lapsed every cycle and every cached session was
+    read again at once (the 500-session bench rows' p99)."""
 
     class SlowFeed(SlowStore):
         async def revoked_since(self, since: datetime) -> list[str]:
@@ -300,16 +310,19 @@ async def test_slow_polls_do_not_let_the_feed_lapse() -> None:
             return []
 
     store, clock = SlowFeed(), FrozenClock()
-    c = cache(store, clock, interval=1.0, trusted=30)
+    loop = asyncio.get_running_loop()
+    c = cache(store, clock, interval=1.0, trusted=30, monotonic=loop.time)
     feed = asyncio.create_task(c.follow_revocations())
     try:
         await asyncio.sleep(0.4)  # the first poll is done
-        lapsed = 0
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            lapsed += time.monotonic() >= c._feed_current_until
+        assert await c.live("s1", clock.now()) is not None and store.reads == 1
+        missed = []
+        while loop.time() < 3.4:  # five intervals, checked every 10 ms
+            if c.cached("s1", clock.now()) is None:  # the feed lapsed: trusted for the interval only
+                missed.append(round(loop.time(), 2))
             await asyncio.sleep(0.01)
-        assert lapsed == 0
+        assert missed == []
+        assert store.reads == 1
     finally:
         feed.cancel()
 

@@ -1,5 +1,8 @@
 """Session last-used writes: at most one per session per interval, and coalesced, so
-many sessions falling due together cost one statement, not one transaction each."""
+many sessions falling due together cost one statement, not one transaction each.
+
+The recorder waits FLUSH_DELAY on the event loop's clock; the tests that let it run
+use a virtual one (tests/virtual_time.py), so its sleeps take no wall-clock time."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import datetime, timedelta
 
 from app.clock import FrozenClock
 from app.oauth.usage import INTERVAL, UsageRecorder
+from tests.virtual_time import on_virtual_time
 
 
 class Admin:
@@ -21,6 +25,7 @@ class Admin:
             raise ConnectionError("database down")
 
 
+@on_virtual_time
 async def test_sessions_falling_due_together_are_written_in_one_go() -> None:
     admin, clock = Admin(), FrozenClock()
     usage = UsageRecorder(admin, clock, flush_delay=0.05)  # type: ignore[arg-type]
@@ -52,6 +57,7 @@ async def test_drain_writes_what_is_due_at_once() -> None:
     assert len(admin.calls) == 1
 
 
+@on_virtual_time
 async def test_a_failed_write_is_not_a_failed_request() -> None:
     admin, clock = Admin(fail=True), FrozenClock()
     usage = UsageRecorder(admin, clock, flush_delay=0.01)  # type: ignore[arg-type]
@@ -63,6 +69,7 @@ async def test_a_failed_write_is_not_a_failed_request() -> None:
     assert admin.calls[-1][0] == ["b"]
 
 
+@on_virtual_time
 async def test_drain_waits_for_a_write_under_way() -> None:
     """Shutdown disposes the engine after drain(): a flush already writing must finish
     first."""
