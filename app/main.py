@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api.errors import install_error_handlers
