@@ -1,8 +1,8 @@
 """Bodies are small in this API; a large one is refused before it is read into memory.
 
 Enforced by the request middleware (app.api.observability.RequestLog) in the same pass
-over the headers as its own: a middleware layer of its own cost every request ~0.7 µs
-(bench/README.md), bodiless GETs included."""
+over the headers as its own: a middleware layer of its own would cost every request,
+bodiless GETs included."""
 
 from __future__ import annotations
 

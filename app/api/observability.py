@@ -32,7 +32,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class RequestLog:
     """The request edge: every HTTP request passes here once. The JSON line, metrics and
     X-Request-ID, and the body-size limit (413 before the app reads a byte): one layer,
-    because each ASGI layer costs every request (bench/README.md). Removing this
+    because each ASGI layer costs every request. Removing this
     middleware removes the limit too."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:

@@ -2,8 +2,8 @@
 
 `JSONResponse(content)` builds a new `json.JSONEncoder` for every body (its non-default
 arguments miss `json.dumps`'s shared encoder) and its headers from a mapping each
-time: ~4.5 µs on this project's machines, where a cached /protected spends ~85 µs in
-all (bench/README.md). The bytes these write are exactly JSONResponse's."""
+time, a visible share of a cached /protected. The bytes these write are exactly
+JSONResponse's."""
 
 from __future__ import annotations
 

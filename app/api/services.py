@@ -60,7 +60,7 @@ class ServerApp(FastAPI):
     """The server's FastAPI app (create_app): its Services also as a plain attribute.
     `app.state.services` stays the documented way to reach them; the hot paths read
     `services` because Starlette's State answers only through `__getattr__`, after a
-    failed attribute lookup: ~1 µs of each protected request (bench/README.md)."""
+    failed attribute lookup, on every protected request."""
 
     services: Services | None = None  # create_app sets it, beside app.state.services
 
