@@ -21,11 +21,16 @@ LOGGERS = ("app", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    """Logging is process-wide: what these tests change is put back afterwards."""
+    """Logging is process-wide: these tests start from loggers without handlers or
+    filters (an app built by an earlier test has configured them), and what they change
+    is put back afterwards."""
     saved = {
         name: (list(lg.handlers), list(lg.filters), lg.level, lg.propagate, lg.disabled)
         for name in LOGGERS for lg in [logging.getLogger(name)]
     }
+    for name in LOGGERS:
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).filters[:] = []
     yield
     for name, (handlers, filters, level, propagate, disabled) in saved.items():
         lg = logging.getLogger(name)
