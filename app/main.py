@@ -15,6 +15,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from app import __version__
+from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi_additions
 from app.api.telemetry import fastapi_telemetry
@@ -167,6 +168,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves them without a CDN
+        redoc_url=None,
         **fastapi_telemetry(settings.telemetry),
     )
     app.state.services = app.services = services
@@ -174,6 +177,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     for router in (session.router, tokens.router, accounts.router, health.router, introspection.router, discovery.router):
         app.include_router(router)
     install_openapi_additions(app, settings.scopes)
+    install_docs(app)
     app.add_middleware(RequestLog)
     one_line_startup_errors(app.router)
     return app

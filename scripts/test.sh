@@ -18,6 +18,11 @@ if [ "${CI:-}" = "true" ] && ! command -v pgbouncer >/dev/null && [ ! -x /usr/sb
   echo "== installing pgbouncer from Debian (for the PgBouncer transaction-mode test)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) >/dev/null
 fi
+if [ "${CI:-}" = "true" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } &&
+   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing chromium and chromium-driver from Debian (for the browser test of /docs)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null
+fi
 status=0
 run_pytest() {  # run_pytest LABEL PYTHON ARGS...: pytest, remembering a failure (exit 5 included)
   local label=$1 python=$2 rc=0

@@ -100,11 +100,13 @@ def read_json_object(body: bytes) -> dict[str, object]:
 def basic_credentials(request: Request) -> tuple[str, str] | None:
     """RFC 6749 §2.3.1 HTTP Basic client authentication: id and secret, each
     form-urlencoded before the Base64. An empty secret is a public client naming itself
-    (the contract's form); a malformed header or another scheme is invalid_client."""
+    (the contract's form); a malformed header or another scheme is invalid_client.
+    A Basic header that names nobody (`Basic`, or the Base64 of ":", which Swagger UI's
+    Authorize dialog sends when its client fields are left empty) carries no client: None."""
     header = request.headers.get("authorization")
     if header is None:
         return None
-    scheme, _, credentials = header.partition(" ")
+    scheme, _, credentials = header.strip().partition(" ")
     if scheme.lower() != "basic":
         raise InvalidClient("Unsupported client authentication scheme.")
     try:
@@ -113,6 +115,8 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         raise InvalidClient("Malformed client credentials.") from None
     client_id, sep, secret = decoded.partition(":")
     client_id, secret = unquote(client_id), unquote(secret)
+    if not client_id and not secret:
+        return None
     if not sep or not client_id or "\x00" in client_id + secret:
         raise InvalidClient()
     return client_id, secret

@@ -190,7 +190,7 @@ async def test_client_id_by_form_or_basic_with_empty_secret(client: httpx.AsyncC
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("credentials", ["cli:secret", "not base64!", ":"])
+@pytest.mark.parametrize("credentials", ["cli:secret", "not base64!", ":secret"])  # ":" is no client (test_docs.py)
 async def test_unverifiable_client_credentials_are_invalid_client(client: httpx.AsyncClient, credentials: str) -> None:
     value = credentials if "!" in credentials else base64.b64encode(credentials.encode()).decode()
     r = await client.post(

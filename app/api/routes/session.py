@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ACCESS_TOKEN_SECURITY, CurrentPrincipal, ServicesDep, authenticate
+from app.api.deps import ACCESS_TOKEN_SECURITY, REFRESH_TOKEN_SECURITY, CurrentPrincipal, ServicesDep, authenticate
 from app.api.errors import NO_STORE
 from app.api.params import bearer_token, client_ip, read_params
 from app.api.responses import Rendered, render
@@ -50,6 +50,8 @@ async def _logout_token(request: Request) -> str:
     response_model=LogoutResponse,
     responses=error_responses(400, 401, 503),
     summary="End the session of the presented access or refresh token",
+    # either token as bearer, so the docs send the one Authorize obtained
+    openapi_extra={"security": ACCESS_TOKEN_SECURITY["security"] + REFRESH_TOKEN_SECURITY["security"]},
 )
 async def logout(
     request: Request, services: ServicesDep,
