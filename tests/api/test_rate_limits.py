@@ -41,7 +41,7 @@ async def test_per_username_limit_then_window_expiry(
         return await original(self, pw, h)
 
     monkeypatch.setattr(passwords.CryptPasswordHasher, "verify_and_update", spy)
-    async with limited_app(settings, clock, counters, login_attempts_per_username=3, login_attempts_window_seconds=300) as client:
+    async with limited_app(settings, clock, counters, login_failures_before_backoff=3, login_attempts_window_seconds=300) as client:
         for _ in range(3):
             assert (await password_grant(client, password="wrong")).status_code == 400
         r = await password_grant(client)  # even the right password waits out the window
@@ -64,7 +64,7 @@ async def test_per_ip_limit_covers_many_usernames(settings: Settings, clock: Fro
 
 @pytest.mark.usefixtures("user")
 async def test_limits_can_be_switched_off(settings: Settings, clock: FrozenClock) -> None:
-    async with limited_app(settings, clock, login_attempts_per_username=1, rate_limit_enabled=False) as client:
+    async with limited_app(settings, clock, login_failures_before_backoff=1, rate_limit_enabled=False) as client:
         codes = [(await password_grant(client, password="x")).status_code for _ in range(3)]
         assert codes == [400, 400, 400]
 
