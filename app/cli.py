@@ -146,6 +146,7 @@ def _purge(settings: Settings, batch_size: int) -> int:
         SqlPurger(engine), SystemClock(), batch_size=max(1, batch_size),
         retention=timedelta(minutes=settings.purge_retention_minutes),
         attempt_window=timedelta(seconds=settings.login_attempts_window_seconds),
+        known_for=timedelta(days=settings.login_known_client_days),
     ))
     print(f"purged {result.sessions} ended sessions and {result.attempts} login-attempt counters")
     return 0

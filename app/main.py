@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
@@ -63,7 +64,8 @@ def _attempt_store(settings: Settings, runner: Runner) -> AttemptStore:
     if settings.redis_url is None:
         return SqlAttemptStore(runner)
     return RedisAttemptStore(
-        settings.redis_url.get_secret_value(), settings.login_attempts_window_seconds,
+        settings.redis_url.get_secret_value(), window_seconds=settings.login_attempts_window_seconds,
+        remember_seconds=math.ceil(settings.login_known_client_days * 86400),
         timeout=settings.db_connect_timeout_seconds,
     )
 
@@ -84,7 +86,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     session_cache = CachingSessionStore(store, clock, settings.session_check_interval_seconds)
     auditor = Auditor(SqlAuditStore(engine), clock)
     users = SqlUserStore(engine, runner)
-    hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency)
+    hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue)
     session_admin = SqlSessionAdmin(engine)
     issuer = TokenIssuer(
         tokens=store, sessions=store, live=session_cache, keys=keys, clock=clock, lifetimes=lifetimes,
@@ -97,9 +99,11 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     limiter = LoginRateLimiter(
         LoginLimits(
             enabled=settings.rate_limit_enabled,
-            per_username=settings.login_attempts_per_username,
+            failures_before_backoff=settings.login_failures_before_backoff,
+            backoff_max=timedelta(seconds=settings.login_backoff_max_seconds),
             per_ip=settings.login_attempts_per_ip,
             window=timedelta(seconds=settings.login_attempts_window_seconds),
+            known_for=timedelta(days=settings.login_known_client_days),
         ),
         _attempt_store(settings, runner),
         clock,
@@ -123,6 +127,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         users=users, auditor=auditor, session_admin=session_admin,
         accounts=Accounts(
             users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock, cache=session_cache,
+            limiter=limiter,
         ),
         usage=UsageRecorder(session_admin, clock),
         session_cache=session_cache,
@@ -139,6 +144,7 @@ def _start_purging(settings: Settings, services: Services) -> asyncio.Task[None]
             interval=settings.purge_interval_seconds,
             retention=timedelta(minutes=settings.purge_retention_minutes),
             attempt_window=timedelta(seconds=settings.login_attempts_window_seconds),
+            known_for=timedelta(days=settings.login_known_client_days),
         )
     )
 

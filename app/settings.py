@@ -66,8 +66,19 @@ class Settings(BaseSettings):
         5, ge=0, le=300, allow_inf_nan=False, validation_alias=AliasChoices("JWT_LEEWAY_SECONDS")
     )
     rate_limit_enabled: bool = Field(True, validation_alias=AliasChoices("RATE_LIMIT_ENABLED"))
-    login_attempts_per_username: int = Field(
-        30, gt=0, validation_alias=AliasChoices("LOGIN_ATTEMPTS_PER_USERNAME")
+    # Login limits count failures only (app.oauth.ratelimit). Per account: this many
+    # consecutive failures are free, then each attempt waits twice as long as the last,
+    # from 1 s up to the maximum; LOGIN_ATTEMPTS_PER_USERNAME is the old name.
+    login_failures_before_backoff: int = Field(
+        10, gt=0,
+        validation_alias=AliasChoices("LOGIN_FAILURES_BEFORE_BACKOFF", "LOGIN_ATTEMPTS_PER_USERNAME"),
+    )
+    login_backoff_max_seconds: int = Field(
+        1200, gt=0, le=86400, validation_alias=AliasChoices("LOGIN_BACKOFF_MAX_SECONDS")
+    )
+    # An IP that logged in to an account this recently is not slowed by its back-off.
+    login_known_client_days: float = Field(
+        30, gt=0, le=366, allow_inf_nan=False, validation_alias=AliasChoices("LOGIN_KNOWN_CLIENT_DAYS")
     )
     login_attempts_per_ip: int = Field(
         300, gt=0, validation_alias=AliasChoices("LOGIN_ATTEMPTS_PER_IP")
@@ -80,6 +91,11 @@ class Settings(BaseSettings):
     # storm row of bench/). Raise it where a worker has spare cores.
     password_hash_concurrency: int = Field(
         1, gt=0, le=256, validation_alias=AliasChoices("PASSWORD_HASH_CONCURRENCY")
+    )
+    # Hashes that may wait for a hashing thread, per worker; one more is refused at once
+    # (503 + Retry-After) rather than making every login wait behind a flood.
+    password_hash_queue: int = Field(
+        16, ge=0, le=100000, validation_alias=AliasChoices("PASSWORD_HASH_QUEUE")
     )
     db_connect_timeout_seconds: float = Field(
         5, gt=0, le=120, allow_inf_nan=False, validation_alias=AliasChoices("DB_CONNECT_TIMEOUT_SECONDS")

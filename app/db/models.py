@@ -96,6 +96,20 @@ class LoginAttempt(Base):
     __table_args__ = (Index("ix_login_attempt_window_start", "window_start"),)
 
 
+class LoginBackoff(Base):
+    """Consecutive login failures of one account (`bucket` from the username), or of one
+    account from one client IP (from both). A success resets `failures`; on an
+    account-and-IP row it also sets `succeeded_at`, which makes that IP a known client
+    of the account (app.oauth.ratelimit)."""
+
+    __tablename__ = "login_backoff"
+
+    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    succeeded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class SigningKeyRow(Base):
     """Asymmetric signing keys, one per generation. The newest generation whose
     `activates_at` has come signs; a newer one is already published (so verifiers can

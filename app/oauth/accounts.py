@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from app.clock import Clock
-from app.errors import InvalidGrant, InvalidRequest
+from app.errors import InvalidGrant, InvalidRequest, RateLimited
 from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
+from app.oauth.ratelimit import LoginRateLimiter
 from app.oauth.session_cache import CachingSessionStore
 from app.security.passwords import PasswordHasher
 from app.store.session_admin import SessionView, SqlSessionAdmin
@@ -23,7 +24,11 @@ class Accounts:
     def __init__(
         self, *, users: UserStore, hasher: PasswordHasher, sessions: SqlSessionAdmin,
         auditor: Auditor, clock: Clock, cache: CachingSessionStore | None = None,
+        limiter: LoginRateLimiter | None = None,
     ) -> None:
+        """`limiter` guards the current password of change_password; without one (the
+        CLI's admin actions, which never check a password) nothing is limited."""
+        self._limiter = limiter
         self._cache = cache
         self._users = users
         self._hasher = hasher
@@ -51,10 +56,25 @@ class Accounts:
         self, user: UserRecord, current: str, new: str, *, keep_session: str, ctx: RequestContext
     ) -> int:
         """Needs the current password; ends every other session (a thief who had the old
-        password, or a token, is out), keeps the one that asked."""
+        password, or a token, is out), keeps the one that asked.
+
+        The current password is a guess like a login's, and a stolen access token must
+        not buy unlimited ones: the login limits apply (same account and IP counters),
+        counted before the hash."""
         if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
             raise InvalidRequest(f"The new password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
-        ok, _ = await self._hasher.verify_and_update(current, user.password_hash)
+        if self._limiter is None:
+            ok, _ = await self._hasher.verify_and_update(current, user.password_hash)
+        else:
+            try:
+                attempt = await self._limiter.check(user.username, ctx.ip)
+            except RateLimited:
+                await self._audit.record(audit.RATE_LIMITED, ctx, user_id=user.id, username=user.username,
+                                         detail="password change")
+                raise
+            ok, _ = await attempt.hashing(self._hasher.verify_and_update(current, user.password_hash))
+            if ok:
+                await attempt.succeeded()
         if not ok:
             # 400, not 401: the bearer token is fine, and a 401 would make clients drop it
             raise InvalidGrant("The current password is wrong.")

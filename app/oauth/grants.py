@@ -90,19 +90,20 @@ class PasswordGrant:
         if not username or len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
             raise InvalidGrant("Invalid username or password.")
         try:
-            await self._limiter.check(username, request.client_ip)
+            attempt = await self._limiter.check(username, request.client_ip)  # counted as a failure
         except RateLimited:
             await self._record(audit.RATE_LIMITED, request, username=username)
             raise
         user = await self._users.get_by_username(username)
         if user is None or not user.is_active:
-            await self._hasher.verify_dummy(password)
+            await attempt.hashing(self._hasher.verify_dummy(password))
             await self._record(audit.LOGIN_FAILED, request, username=username, detail="unknown or disabled user")
             raise InvalidGrant("Invalid username or password.")
-        ok, upgraded = await self._hasher.verify_and_update(password, user.password_hash)
+        ok, upgraded = await attempt.hashing(self._hasher.verify_and_update(password, user.password_hash))
         if not ok:
             await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="wrong password")
             raise InvalidGrant("Invalid username or password.")
+        await attempt.succeeded()  # successes never count
         if upgraded:
             await self._users.set_password_hash(user.id, upgraded)
         # Only a registered client is held to the exact scope it asks for; without one (the

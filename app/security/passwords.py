@@ -5,17 +5,22 @@ hashes (from imports or older deployments) still verify and are marked for upgra
 is an argon2 hash made with weaker parameters. Hashing is CPU-bound and memory-hungry,
 so the async wrappers run it in a bounded pool of worker threads
 (PASSWORD_HASH_CONCURRENCY): a login storm neither stalls the event loop nor grows
-memory without bound.
+memory without bound. The queue in front of them is bounded too (PASSWORD_HASH_QUEUE):
+a hash that would wait behind more than that many is refused at once (HashingBusy, a
+503 with Retry-After), so a flood of guesses cannot make every other login wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from passlib.context import CryptContext
+
+from app.errors import ServiceUnavailable
 
 T = TypeVar("T")
 
@@ -35,6 +40,10 @@ def make_context() -> CryptContext:
     )
 
 
+class HashingBusy(ServiceUnavailable):
+    default_description = "Too many password checks are waiting; retry shortly."
+
+
 class PasswordHasher(Protocol):
     async def hash(self, password: str) -> str: ...
 
@@ -45,15 +54,39 @@ class PasswordHasher(Protocol):
 
 class CryptPasswordHasher:
     """passlib-style API; every call runs off the event loop, in at most `concurrency`
-    threads of its own (each argon2id hash holds 19 MiB while it runs)."""
+    threads of its own (each argon2id hash holds 19 MiB while it runs). With `queue`,
+    at most that many more wait for a thread; beyond, HashingBusy at once."""
 
-    def __init__(self, context: CryptContext | None = None, concurrency: int = 4) -> None:
+    def __init__(self, context: CryptContext | None = None, concurrency: int = 4, queue: int | None = None) -> None:
         self._context = context or make_context()
         self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="password-hash")
         self._dummy: str | None = None
+        self._capacity = None if queue is None else concurrency + queue
+        self._pending = 0  # submitted and not finished: running or waiting for a thread
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+        with self._lock:
+            if self._capacity is not None and self._pending >= self._capacity:
+                raise HashingBusy()
+            self._pending += 1
+        # Counted down when the job itself ends, not its awaiter: a caller that gave up
+        # (a client that disconnected) leaves a running hash that still holds its thread.
+        try:
+            job = self._threads.submit(fn, *args)
+        except BaseException:  # shut down: the app is closing
+            self._finished(None)
+            raise
+        job.add_done_callback(self._finished)
+        return await asyncio.wrap_future(job)
+
+    def _finished(self, _: object) -> None:
+        with self._lock:
+            self._pending -= 1
 
     def close(self) -> None:
         self._threads.shutdown(wait=False)

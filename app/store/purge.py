@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
-from app.store.tables import attempts, sessions, tokens
+from app.store.tables import attempts, backoff, sessions, tokens
 
 
 class SqlPurger:
@@ -43,4 +43,14 @@ class SqlPurger:
     async def purge_attempts(self, cutoff: datetime) -> int:
         async with write_connection(self._engine) as conn, conn.begin():
             result = await conn.execute(delete(attempts).where(attempts.c.window_start < cutoff))
+        return int(result.rowcount or 0)
+
+    async def purge_backoff(self, cutoff: datetime) -> int:
+        """Back-off rows with no failure and no success since `cutoff`."""
+        quiet = and_(
+            or_(backoff.c.failed_at.is_(None), backoff.c.failed_at < cutoff),
+            or_(backoff.c.succeeded_at.is_(None), backoff.c.succeeded_at < cutoff),
+        )
+        async with write_connection(self._engine) as conn, conn.begin():
+            result = await conn.execute(delete(backoff).where(quiet))
         return int(result.rowcount or 0)

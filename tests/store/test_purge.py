@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.clock import FrozenClock
 from app.db.engine import make_engine
-from app.db.models import LoginAttempt, LoginSession, RefreshToken, table_of
+from app.db.models import LoginAttempt, LoginBackoff, LoginSession, RefreshToken, table_of
 from app.oauth.housekeeping import purge
 from app.settings import Settings
 from app.store.purge import SqlPurger
@@ -56,3 +56,23 @@ async def test_purge_removes_only_sessions_ended_before_the_retention(
     assert (await refresh_grant(client, live["refresh_token"])).status_code == 200
     # a purged session's token is simply unknown now
     assert (await refresh_grant(client, idle["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+async def test_purge_forgets_backoff_rows_quiet_for_the_known_client_period(
+    client: httpx.AsyncClient, settings: Settings, clock: FrozenClock
+) -> None:
+    await login_pair(client)  # alice's account row, and this IP a known client of alice
+    await password_grant(client, username="nobody", password="wrong")  # an account's failure
+    assert await count(settings, LoginBackoff) == 3
+    engine = make_engine(settings)
+    purger = SqlPurger(engine)
+    window, known_for = timedelta(minutes=5), timedelta(days=30)
+    try:
+        clock.advance(days=29)
+        await purge(purger, clock, retention=timedelta(days=1), attempt_window=window, known_for=known_for)
+        assert await count(settings, LoginBackoff) == 3
+        clock.advance(days=2)
+        await purge(purger, clock, retention=timedelta(days=1), attempt_window=window, known_for=known_for)
+    finally:
+        await engine.dispose()
+    assert await count(settings, LoginBackoff) == 0

@@ -69,7 +69,8 @@ async def test_the_request_paths_use_indexes_only(settings: Settings, statements
         assert statements, "nothing captured"
         hot = [
             sessions.STATE, sessions.CLAIM, sessions.INSERT_TOKEN, sessions.TOUCH, sessions.INSERT_SESSION,
-            sessions.REVOKE, sessions.OWNER, sessions.REVOKED_SINCE, users.BY_NAME, attempts.HIT, audit.APPEND,
+            sessions.REVOKE, sessions.OWNER, sessions.REVOKED_SINCE, users.BY_NAME, audit.APPEND,
+            attempts.LOOK, attempts.HIT, attempts.CLAIM, attempts.KNOW, attempts.RESET, attempts.REFUND, attempts.WITHDRAW,
             *(sessions.live_statement(size) for size in sessions.LIVE_SIZES),
         ]
         dialect = pysqlite.dialect()

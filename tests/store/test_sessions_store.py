@@ -14,7 +14,7 @@ from app.clock import FrozenClock
 from app.db.engine import make_engine
 from app.db.runner import make_runner
 from app.settings import Settings
-from app.store.attempts import SqlAttemptStore
+from app.store.attempts import Backoff, Buckets, Claim, SqlAttemptStore
 from app.store.sessions import NewSession, Rotation, SqlSessionStore
 from app.store.users import UserRecord
 
@@ -102,14 +102,27 @@ async def test_live_many_reads_any_number_of_sessions(store: SqlSessionStore, us
     assert await store.live_many(asked[:5], clock.now()) == {}
 
 
-async def test_concurrent_login_counters_lose_no_attempt(settings: Settings, clock: FrozenClock) -> None:
+async def test_concurrent_login_failures_are_counted_one_by_one(settings: Settings, clock: FrozenClock) -> None:
+    """One IP failing at twenty accounts at once: no failure lost. Twenty attempts at one
+    account that all read the same count: exactly one is counted, the others must look
+    again (the limiter's compare-and-set)."""
     engine = make_engine(settings)
     runner = make_runner(settings, engine)
+    now = clock.now()
     try:
         attempts = SqlAttemptStore(runner)
-        counts = await asyncio.gather(*(attempts.hit(["user:a", "ip:b"], clock.now()) for _ in range(20)))
+        spread = [Buckets(account=f"user:{i}", client=None, ip="ip:b") for i in range(20)]
+        counts = await asyncio.gather(*(
+            attempts.claim(b, Claim(b.account, True, Backoff(), 1, now), now) for b in spread
+        ))
+        one = Buckets(account="user:a", client=None, ip=None)
+        claims = await asyncio.gather(*(
+            attempts.claim(one, Claim(one.account, True, Backoff(), 1, now), now) for _ in range(20)
+        ))
+        seen = await attempts.look(one, now, now - timedelta(minutes=5))
     finally:
         await runner.close()
         await engine.dispose()
-    assert sorted(c[0] for c in counts) == list(range(1, 21))
-    assert sorted(c[1] for c in counts) == list(range(1, 21))
+    assert sorted(counts) == list(range(1, 21))  # type: ignore[type-var]
+    assert claims.count(0) == 1 and claims.count(None) == 19
+    assert seen.account == Backoff(failures=1, failed_at=now)

@@ -158,3 +158,35 @@ async def test_hashing_runs_in_at_most_concurrency_worker_threads(concurrency: i
         hasher.close()
     assert hashes == [f"hashed:pw{i}" for i in range(6)]
     assert most == concurrency and loop_thread not in threads
+
+
+async def test_a_full_hashing_queue_refuses_at_once() -> None:
+    """PASSWORD_HASH_QUEUE: with the thread busy and the queue full, one more hash is
+    refused without waiting (HashingBusy, a 503), and the room comes back as jobs end."""
+    import asyncio
+    import threading
+
+    from app.security.passwords import HashingBusy
+
+    release = threading.Event()
+
+    class BlockingContext:
+        def hash(self, password: str) -> str:
+            release.wait(10)
+            return "hashed:" + password
+
+    hasher = CryptPasswordHasher(BlockingContext(), concurrency=1, queue=2)  # type: ignore[arg-type]
+    try:
+        jobs = [asyncio.create_task(hasher.hash(f"pw{i}")) for i in range(3)]  # one runs, two wait
+        while hasher.pending < 3:
+            await asyncio.sleep(0)
+        with pytest.raises(HashingBusy):
+            await asyncio.wait_for(hasher.hash("one too many"), timeout=1)
+        assert not any(job.done() for job in jobs)
+        release.set()
+        assert await asyncio.gather(*jobs) == ["hashed:pw0", "hashed:pw1", "hashed:pw2"]
+        assert hasher.pending == 0
+        assert await hasher.hash("again") == "hashed:again"
+    finally:
+        release.set()
+        hasher.close()

@@ -62,11 +62,12 @@ async def end_my_session(
 
 
 @router.post(
-    "/user/password", response_model=PasswordChanged, responses=error_responses(400, 401, 413, 503),
+    "/user/password", response_model=PasswordChanged, responses=error_responses(400, 401, 413, 429, 503),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": PasswordChange.model_json_schema()}}}},
 )
 async def change_password(principal: CurrentPrincipal, services: ServicesDep, request: Request) -> PasswordChanged:
-    """Needs the current password; every other session of the user ends."""
+    """Needs the current password; every other session of the user ends. Wrong current
+    passwords count against the login limits (429 with Retry-After)."""
     data = read_json_object(await request.body())
     current, new = data.get("current_password"), data.get("new_password")
     if not isinstance(current, str) or not isinstance(new, str):
