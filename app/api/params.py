@@ -160,7 +160,10 @@ def client_ip(request: Request) -> str | None:
     """The caller's address for rate limits. X-Forwarded-For is believed only when the
     peer is a configured proxy (TRUSTED_PROXIES), and then read from the right: the first
     hop that is not one of our proxies is the client; anything left of it is the
-    client's own claim and could be forged."""
+    client's own claim and could be forged. A hop is parsed and normalised
+    (`2001:DB8::0:1` is `2001:db8::1`); one that is no address, or too long to store
+    (a scope id of any length parses), falls back to the peer: never cut into another
+    address."""
     client = request.scope.get("client")  # what request.client reads, without building an Address
     peer: str | None = client[0] if client else None
     networks = services_of(request).settings.proxy_networks
@@ -169,16 +172,20 @@ def client_ip(request: Request) -> str | None:
     hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
     for hop in reversed(hops):
         if not _within(hop, networks):
-            return hop if _is_ip(hop) else peer
-    return hops[0] if hops and _is_ip(hops[0]) else peer
+            return _address(hop) or peer
+    return (_address(hops[0]) if hops else None) or peer
 
 
-def _is_ip(value: str) -> bool:
+MAX_IP_CHARS = 64  # the ip columns of session and audit_event
+
+
+def _address(value: str) -> str | None:
+    """The normalised text of an IP address, or None when it is none or too long."""
     try:
-        ipaddress.ip_address(value)
+        text = str(ipaddress.ip_address(value))
     except ValueError:
-        return False
-    return True
+        return None
+    return text if len(text) <= MAX_IP_CHARS else None
 
 
 def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:

@@ -8,6 +8,7 @@ from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
 from app.oauth.session_cache import CachingSessionStore
 from app.security.passwords import PasswordHasher
+from app.security.tokens import is_session_id
 from app.store.session_admin import SessionView, SqlSessionAdmin
 from app.store.users import UserRecord, UserStore
 
@@ -35,6 +36,8 @@ class Accounts:
         return await self._sessions.list_live(user_id, self._clock.now())
 
     async def end_session(self, user_id: int, session_id: str, ctx: RequestContext, *, by_admin: bool = False) -> None:
+        if not is_session_id(session_id):
+            raise NotFound()
         if not await self._sessions.end(user_id, session_id, self._clock.now(), "admin" if by_admin else "ended_by_user"):
             raise NotFound()
         self._forget(user_id)

@@ -123,7 +123,7 @@ async def end_user_session(
 async def audit_events(
     admin: Admin, services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    event: Annotated[str | None, Query(max_length=40)] = None,
+    event: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
 ) -> list[AuditEventOut]:
     """Newest first."""
     records = await services.auditor.tail(limit, event=event)
