@@ -87,9 +87,25 @@ async def read_params(request: Request, *, allow_json: bool = True) -> dict[str,
     raise InvalidRequest("Send application/x-www-form-urlencoded parameters.")
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json's default keeps the last of repeated keys; a proxy may read the first. Like a
+    repeated form parameter (RFC 6749 §3.2), a repeated key is refused, at any depth."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _RepeatedKey()
+    return data
+
+
 def read_json_object(body: bytes) -> dict[str, object]:
+    """Every JSON body the server reads comes through here."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_unique_keys)
+    except _RepeatedKey:
+        raise InvalidRequest("A key of the JSON body is repeated.") from None
     except (ValueError, RecursionError):
         raise InvalidRequest("The JSON body is malformed.") from None
     if not isinstance(data, dict):

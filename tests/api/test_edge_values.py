@@ -68,3 +68,24 @@ async def login_pair_via(client: httpx.AsyncClient, hop: str) -> dict[str, objec
     assert r.status_code == 200, r.text
     body: dict[str, object] = r.json()
     return body
+
+
+async def test_json_body_with_a_repeated_key_is_invalid_request(client: httpx.AsyncClient) -> None:
+    """As a repeated form parameter is (RFC 6749 §3.2): the last-wins reading of JSON
+    would let a proxy and this server see different values."""
+    pair = await login_pair(client)
+    json_type = {"content-type": "application/json"}
+    token = '{"grant_type": "password", "username": "mallory", "username": "alice", "password": "%s"}' % PASSWORD
+    r = await client.post("/user/oauth/token", content=token, headers=json_type)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    login = '{"username": "alice", "password": "x", "password": "%s"}' % PASSWORD
+    r = await client.post("/login", content=login, headers=json_type)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    nested = '{"username": "alice", "password": "%s", "extra": {"a": 1, "a": 2}}' % PASSWORD
+    r = await client.post("/login", content=nested, headers=json_type)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    change = '{"current_password": "%s", "new_password": "a new long password", "new_password": "another long one"}' % PASSWORD
+    r = await client.post("/user/password", content=change, headers={**json_type, **bearer(pair["access_token"])})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    r = await client.post("/login", content='{"username": "alice", "password": "%s"}' % PASSWORD, headers=json_type)
+    assert r.status_code == 200, r.text  # the password is unchanged
