@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import Request
 
 from app.api.services import services_of
-from app.errors import InvalidClient, InvalidRequest
+from app.errors import InvalidBearerRequest, InvalidClient, InvalidRequest
 from app.oauth.clients import ClientCredentials
 
 MAX_FIELDS = 32
@@ -138,6 +138,8 @@ def client_credentials(request: Request, params: dict[str, str]) -> ClientCreden
     """Who the client says it is, by exactly one method (RFC 6749 §2.3): HTTP Basic,
     client_secret in the form, or a bare client_id (public clients). Checked against the
     registry by the domain, not here."""
+    if len(request.headers.getlist("authorization")) > 1:
+        raise InvalidRequest("Send one Authorization header.")
     basic = basic_credentials(request)
     form_id, form_secret = params.get("client_id"), params.get("client_secret")
     if basic is not None and form_secret is not None:
@@ -159,17 +161,32 @@ def client_credentials(request: Request, params: dict[str, str]) -> ClientCreden
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header (RFC 6750 §2.1); None when the
-    request carries no bearer credentials at all, "" when the header is malformed."""
-    for name, value in request.scope["headers"]:  # as request.headers.get would, without building Headers
+    request carries no bearer credentials at all, "" when the header is malformed. Two
+    Authorization headers are invalid_request: which one a proxy checked is unknowable."""
+    value: bytes | None = None
+    for name, raw in request.scope["headers"]:  # as request.headers.get would, without building Headers
         if name == b"authorization":
-            break
-    else:
+            if value is not None:
+                raise InvalidBearerRequest("Send one Authorization header.")
+            value = raw
+    if value is None:
         return None
     header: str = value.decode("latin-1")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
     return token.strip()
+
+
+def access_token_of(request: Request) -> str | None:
+    """A protected route's token: the Authorization header alone (RFC 6750 §5.3: query
+    tokens leak into logs). A token in the header and an `access_token` query parameter
+    is two methods, which RFC 6750 §2 forbids: invalid_request."""
+    token = bearer_token(request)
+    query: bytes = request.scope["query_string"]
+    if token is not None and b"access_token" in query and "access_token" in request.query_params:
+        raise InvalidBearerRequest()
+    return token
 
 
 def client_ip(request: Request) -> str | None:

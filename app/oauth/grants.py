@@ -86,12 +86,15 @@ class PasswordGrant:
         try:
             await self._limiter.check(username, request.client_ip)
         except RateLimited:
-            await self._record(audit.RATE_LIMITED, request, username=username)
+            await self._record(audit.RATE_LIMITED, request, username=audit.attempted_name(username))
             raise
         user = await self._users.get_by_username(username)
         if user is None or not user.is_active:
             await self._hasher.verify_dummy(password)
-            await self._record(audit.LOGIN_FAILED, request, username=username, detail="unknown or disabled user")
+            if user is None:  # the raw name might be a password typed in the wrong field
+                await self._record(audit.LOGIN_FAILED, request, username=audit.attempted_name(username), detail="unknown user")
+            else:
+                await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="disabled user")
             raise InvalidGrant("Invalid username or password.")
         ok, upgraded = await self._hasher.verify_and_update(password, user.password_hash)
         if not ok:
