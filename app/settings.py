@@ -186,6 +186,9 @@ class Settings(BaseSettings):
         "enforce", validation_alias=AliasChoices("REFRESH_REUSE_DETECTION")
     )
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    max_sessions_per_user: int = Field(
+        100, ge=1, le=100_000, validation_alias=AliasChoices("MAX_SESSIONS_PER_USER")
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=AliasChoices("LOG_LEVEL")
     )
