@@ -193,6 +193,9 @@ class Settings(BaseSettings):
         "INFO", validation_alias=AliasChoices("LOG_LEVEL")
     )
     redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    # Set: /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. Unset: public in
+    # development, 404 in production (app/api/routes/health.py).
+    metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("METRICS_TOKEN"))
     # FastAPI's own OpenTelemetry instrumentation (app/api/telemetry.py): only `off` changes FastAPI's defaults.
     telemetry: Literal["auto", "on", "off"] = Field("auto", validation_alias=AliasChoices("TELEMETRY"))
 
