@@ -48,7 +48,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             ended = _with_accounts(settings, lambda a, _: a.disable_user(args.username, CLI_CONTEXT))
             print(f"disabled {args.username!r}; ended {ended} sessions")
         elif args.command == "sessions":
-            _, views = _with_accounts(settings, lambda a, _: a.user_sessions(args.username))
+            views = _with_accounts(settings, lambda a, _: a.every_session(args.username))
             for view in views:
                 print(json.dumps(asdict(view), default=str))
         else:

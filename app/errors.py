@@ -51,6 +51,13 @@ class InvalidScope(OAuthError):
     default_description = "The requested scope is invalid or exceeds what was granted."
 
 
+class InvalidBearerRequest(InvalidRequest):
+    """RFC 6750 §3.1: a malformed request to a protected resource (two Authorization
+    headers, a token sent two ways). 400, with a challenge naming the error."""
+
+    default_description = "Present the bearer token in exactly one way."
+
+
 class InvalidToken(OAuthError):
     """RFC 6750 §3.1: the bearer token is expired, revoked, malformed or of the wrong type."""
 

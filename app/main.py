@@ -91,6 +91,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     issuer = TokenIssuer(
         tokens=store, sessions=store, live=session_cache, keys=keys, clock=clock, lifetimes=lifetimes,
         issuer=settings.jwt_issuer, audience=settings.jwt_audience, auditor=auditor,
+        max_sessions=settings.max_sessions_per_user,
         reuse=ReusePolicy(
             grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
             enforce=settings.refresh_reuse_detection == "enforce",

@@ -202,10 +202,16 @@ class Settings(BaseSettings):
         "enforce", validation_alias=AliasChoices("REFRESH_REUSE_DETECTION")
     )
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    max_sessions_per_user: int = Field(
+        100, ge=1, le=100_000, validation_alias=AliasChoices("MAX_SESSIONS_PER_USER")
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=AliasChoices("LOG_LEVEL")
     )
     redis_url: SecretStr | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    # Set: /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. Unset: public in
+    # development, 404 in production (app/api/routes/health.py).
+    metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("METRICS_TOKEN"))
     # FastAPI's own OpenTelemetry instrumentation (app/api/telemetry.py): only `off` changes FastAPI's defaults.
     telemetry: Literal["auto", "on", "off"] = Field("auto", validation_alias=AliasChoices("TELEMETRY"))
 

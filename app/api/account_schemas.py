@@ -22,6 +22,7 @@ class SessionOut(BaseModel):
 
 class SessionsOut(BaseModel):
     sessions: list[SessionOut]
+    next_cursor: str | None = None  # pass as `cursor` for the next page; null on the last
 
 
 class PasswordChange(BaseModel):

@@ -18,7 +18,7 @@ from fastapi.security import HTTPBearer, OAuth2PasswordBearer, SecurityScopes
 
 from app.clock import Clock
 from app.errors import InvalidToken, MissingToken
-from app.api.params import bearer_token
+from app.api.params import access_token_of, bearer_token
 from app.api.services import Services, services_of
 from app.oauth.issuer import Principal
 from app.security.jwt import check_scopes
@@ -49,7 +49,7 @@ async def authenticate(request: Request, scopes: Sequence[str] = ()) -> Principa
     query-string tokens leak into logs and are refused here (RFC 6750 §5.3). A token
     without every scope in `scopes` is insufficient_scope (RFC 6750 §3.1). The session
     must be live, so a logout takes effect at once."""
-    token = bearer_token(request)
+    token = access_token_of(request)
     if token is None:
         raise MissingToken()
     if not token:

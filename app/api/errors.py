@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.db.engine import sqlstate_unavailable
 from app.errors import (
     InsufficientScope,
+    InvalidBearerRequest,
     InvalidClient,
     InvalidCredentials,
     InvalidRequest,
@@ -59,6 +60,11 @@ def challenge(exc: OAuthError) -> str | None:
     if isinstance(exc, InvalidToken):
         return (
             f'Bearer realm="authserver", error="invalid_token", '
+            f'error_description="{_quote(exc.description)}"'
+        )
+    if isinstance(exc, InvalidBearerRequest):
+        return (
+            f'Bearer realm="authserver", error="invalid_request", '
             f'error_description="{_quote(exc.description)}"'
         )
     if isinstance(exc, InsufficientScope):

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import Request
 
 from app.api.services import services_of
-from app.errors import InvalidClient, InvalidRequest
+from app.errors import InvalidBearerRequest, InvalidClient, InvalidRequest
 from app.oauth.clients import ClientCredentials
 
 MAX_FIELDS = 32
@@ -87,9 +87,25 @@ async def read_params(request: Request, *, allow_json: bool = True) -> dict[str,
     raise InvalidRequest("Send application/x-www-form-urlencoded parameters.")
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json's default keeps the last of repeated keys; a proxy may read the first. Like a
+    repeated form parameter (RFC 6749 §3.2), a repeated key is refused, at any depth."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _RepeatedKey()
+    return data
+
+
 def read_json_object(body: bytes) -> dict[str, object]:
+    """Every JSON body the server reads comes through here."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_unique_keys)
+    except _RepeatedKey:
+        raise InvalidRequest("A key of the JSON body is repeated.") from None
     except (ValueError, RecursionError):
         raise InvalidRequest("The JSON body is malformed.") from None
     if not isinstance(data, dict):
@@ -126,6 +142,8 @@ def client_credentials(request: Request, params: dict[str, str]) -> ClientCreden
     """Who the client says it is, by exactly one method (RFC 6749 §2.3): HTTP Basic,
     client_secret in the form, or a bare client_id (public clients). Checked against the
     registry by the domain, not here."""
+    if len(request.headers.getlist("authorization")) > 1:
+        raise InvalidRequest("Send one Authorization header.")
     basic = basic_credentials(request)
     form_id, form_secret = params.get("client_id"), params.get("client_secret")
     if basic is not None and form_secret is not None:
@@ -147,11 +165,15 @@ def client_credentials(request: Request, params: dict[str, str]) -> ClientCreden
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header (RFC 6750 §2.1); None when the
-    request carries no bearer credentials at all, "" when the header is malformed."""
-    for name, value in request.scope["headers"]:  # as request.headers.get would, without building Headers
+    request carries no bearer credentials at all, "" when the header is malformed. Two
+    Authorization headers are invalid_request: which one a proxy checked is unknowable."""
+    value: bytes | None = None
+    for name, raw in request.scope["headers"]:  # as request.headers.get would, without building Headers
         if name == b"authorization":
-            break
-    else:
+            if value is not None:
+                raise InvalidBearerRequest("Send one Authorization header.")
+            value = raw
+    if value is None:
         return None
     header: str = value.decode("latin-1")
     scheme, _, token = header.partition(" ")
@@ -160,11 +182,25 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def access_token_of(request: Request) -> str | None:
+    """A protected route's token: the Authorization header alone (RFC 6750 §5.3: query
+    tokens leak into logs). A token in the header and an `access_token` query parameter
+    is two methods, which RFC 6750 §2 forbids: invalid_request."""
+    token = bearer_token(request)
+    query: bytes = request.scope["query_string"]
+    if token is not None and b"access_token" in query and "access_token" in request.query_params:
+        raise InvalidBearerRequest()
+    return token
+
+
 def client_ip(request: Request) -> str | None:
     """The caller's address for rate limits. X-Forwarded-For is believed only when the
     peer is a configured proxy (TRUSTED_PROXIES), and then read from the right: the first
     hop that is not one of our proxies is the client; anything left of it is the
-    client's own claim and could be forged."""
+    client's own claim and could be forged. A hop is parsed and normalised
+    (`2001:DB8::0:1` is `2001:db8::1`); one that is no address, or too long to store
+    (a scope id of any length parses), falls back to the peer: never cut into another
+    address."""
     client = request.scope.get("client")  # what request.client reads, without building an Address
     peer: str | None = client[0] if client else None
     networks = services_of(request).settings.proxy_networks
@@ -173,16 +209,20 @@ def client_ip(request: Request) -> str | None:
     hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
     for hop in reversed(hops):
         if not _within(hop, networks):
-            return hop if _is_ip(hop) else peer
-    return hops[0] if hops and _is_ip(hops[0]) else peer
+            return _address(hop) or peer
+    return (_address(hops[0]) if hops else None) or peer
 
 
-def _is_ip(value: str) -> bool:
+MAX_IP_CHARS = 64  # the ip columns of session and audit_event
+
+
+def _address(value: str) -> str | None:
+    """The normalised text of an IP address, or None when it is none or too long."""
     try:
-        ipaddress.ip_address(value)
+        text = str(ipaddress.ip_address(value))
     except ValueError:
-        return False
-    return True
+        return None
+    return text if len(text) <= MAX_IP_CHARS else None
 
 
 def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from app.api.errors import install_oauth_error_handler
-from app.api.params import bearer_token
+from app.api.params import access_token_of
 from app.clock import Clock
 from app.errors import InvalidToken, MissingToken
 from app.security.jwks_client import JwksFetcher, JwtVerifier, RemoteKeySet
@@ -56,7 +56,7 @@ class ResourceServer:
             security_scopes: SecurityScopes, request: Request,
             _declared: Any = Security(scheme),
         ) -> AccessClaims:
-            token = bearer_token(request)
+            token = access_token_of(request)
             if token is None:
                 raise MissingToken()
             if not token:

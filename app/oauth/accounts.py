@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
 from app.clock import Clock
 from app.errors import InvalidGrant, InvalidRequest, RateLimited
 from app.oauth import audit
@@ -9,11 +14,38 @@ from app.oauth.audit import Auditor, RequestContext
 from app.oauth.ratelimit import LoginRateLimiter
 from app.oauth.session_cache import CachingSessionStore
 from app.security.passwords import PasswordHasher
+from app.security.tokens import is_session_id
 from app.store.session_admin import SessionView, SqlSessionAdmin
 from app.store.users import UserRecord, UserStore
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
+
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[SessionView]
+    next_cursor: str | None  # None: this was the last page
+
+
+def _cursor(view: SessionView) -> str:
+    """Opaque to clients: where the next page starts (created_at and id of this one)."""
+    return base64.urlsafe_b64encode(f"{view.created_at.isoformat()} {view.id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        created, session_id = text.split(" ")
+        at = datetime.fromisoformat(created)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest("The cursor is malformed.") from None
+    if at.tzinfo is None or not is_session_id(session_id):
+        raise InvalidRequest("The cursor is malformed.")
+    return at, session_id
 
 
 class NotFound(Exception):
@@ -36,10 +68,19 @@ class Accounts:
         self._audit = auditor
         self._clock = clock
 
-    async def list_sessions(self, user_id: int) -> list[SessionView]:
-        return await self._sessions.list_live(user_id, self._clock.now())
+    async def list_sessions(self, user_id: int, limit: int = 100, cursor: str | None = None) -> SessionPage:
+        """A page of the user's live sessions, newest first: a user with thousands of
+        sessions must not make one response of megabytes."""
+        limit = max(1, min(limit, MAX_PAGE))
+        after = _after(cursor) if cursor else None
+        views = await self._sessions.list_live(user_id, self._clock.now(), limit=limit + 1, after=after)
+        if len(views) > limit:
+            return SessionPage(views[:limit], _cursor(views[limit - 1]))
+        return SessionPage(views, None)
 
     async def end_session(self, user_id: int, session_id: str, ctx: RequestContext, *, by_admin: bool = False) -> None:
+        if not is_session_id(session_id):
+            raise NotFound()
         if not await self._sessions.end(user_id, session_id, self._clock.now(), "admin" if by_admin else "ended_by_user"):
             raise NotFound()
         self._forget(user_id)
@@ -100,8 +141,21 @@ class Accounts:
         if self._cache is not None:
             self._cache.evict_user(user_id)
 
-    async def user_sessions(self, username: str) -> tuple[UserRecord, list[SessionView]]:
+    async def user(self, username: str) -> UserRecord:
         user = await self._users.get_by_username(username)
         if user is None:
             raise NotFound()
-        return user, await self.list_sessions(user.id)
+        return user
+
+    async def every_session(self, username: str) -> list[SessionView]:
+        """All of a user's live sessions, page by page (the command line's listing)."""
+        user, page = await self.user_sessions(username, MAX_PAGE)
+        views = list(page.sessions)
+        while page.next_cursor is not None:
+            page = await self.list_sessions(user.id, MAX_PAGE, page.next_cursor)
+            views += page.sessions
+        return views
+
+    async def user_sessions(self, username: str, limit: int = 100, cursor: str | None = None) -> tuple[UserRecord, SessionPage]:
+        user = await self.user(username)
+        return user, await self.list_sessions(user.id, limit, cursor)

@@ -8,6 +8,7 @@ successful login into an error, nor hides the real error of a failed one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, fields
 
@@ -33,6 +34,14 @@ USER_DISABLED = "user_disabled"
 RATE_LIMITED = "rate_limited"
 CLIENT_SECRET_RESET = "client_secret_reset"
 CLIENT_DELETED = "client_deleted"
+
+
+def attempted_name(username: str) -> str:
+    """What the trail keeps of a name no account has: people type their password into
+    the username field, and the trail must not store it. The first 16 hex of SHA-256
+    still let an operator match repeated attempts, or check a name they suspect
+    (`printf %s NAME | sha256sum`)."""
+    return "sha256:" + hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,15 @@ class PasswordGrant:
         try:
             attempt = await self._limiter.check(username, request.client_ip)  # counted as a failure
         except RateLimited:
-            await self._record(audit.RATE_LIMITED, request, username=username)
+            await self._record(audit.RATE_LIMITED, request, username=audit.attempted_name(username))
             raise
         user = await self._users.get_by_username(username)
         if user is None or not user.is_active:
             await attempt.hashing(self._hasher.verify_dummy(password))
-            await self._record(audit.LOGIN_FAILED, request, username=username, detail="unknown or disabled user")
+            if user is None:  # the raw name might be a password typed in the wrong field
+                await self._record(audit.LOGIN_FAILED, request, username=audit.attempted_name(username), detail="unknown user")
+            else:
+                await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="disabled user")
             raise InvalidGrant("Invalid username or password.")
         ok, upgraded = await attempt.hashing(self._hasher.verify_and_update(password, user.password_hash))
         if not ok:

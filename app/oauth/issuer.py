@@ -99,8 +99,9 @@ class TokenIssuer:
     def __init__(
         self, *, tokens: RefreshTokenStore, sessions: SessionStore, live: LiveCheck, keys: KeyRing, clock: Clock,
         lifetimes: Lifetimes, issuer: str, audience: str,
-        reuse: ReusePolicy = STRICT, auditor: Auditor | None = None,
+        reuse: ReusePolicy = STRICT, auditor: Auditor | None = None, max_sessions: int | None = None,
     ) -> None:
+        self._max_sessions = max_sessions
         self._reuse = reuse
         self._audit = auditor
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
@@ -128,11 +129,16 @@ class TokenIssuer:
         )
         # The audit row commits with the session: one transaction, not two.
         record = self._draft(audit.LOGIN_SUCCEEDED, context, info)
-        await self._sessions.create(NewSession(
+        # MAX_SESSIONS_PER_USER: starting one more ends the oldest, in the same transaction,
+        # so a script that logs in without logging out cannot pile up sessions for ever.
+        ended = await self._sessions.create(NewSession(
             session_id=info.id, user_id=user_id, scope=scope, client_id=client_id, now=now, expires_at=expires_at,
             refresh_hash=hash_token(refresh), refresh_expires_at=info.refresh_expires_at,
             user_agent=context.user_agent if context else None, ip=context.ip if context else None, audit=record,
+            keep_live=None if self._max_sessions is None else self._max_sessions - 1,
         ))
+        for session_id in ended:
+            self._live.evict(session_id)
         if self._audit is not None and record is not None:
             self._audit.emit(record)
         return self._mint(info, refresh, scope, now, key)

@@ -14,6 +14,7 @@ import secrets
 
 REFRESH_PREFIX = "rt_"
 _REFRESH_RE = re.compile(r"^rt_[A-Za-z0-9_-]{43}$")
+_SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def new_refresh_token() -> str:
@@ -31,6 +32,12 @@ def hash_token(token: str) -> str:
 def new_session_id() -> str:
     """An opaque 128-bit id, 32 hex characters."""
     return secrets.token_hex(16)
+
+
+def is_session_id(value: str) -> bool:
+    """The shape new_session_id makes. Anything else names no session, and is refused
+    before a query: PostgreSQL's text cannot even hold a NUL."""
+    return _SESSION_ID_RE.fullmatch(value) is not None
 
 
 def new_jti() -> str:

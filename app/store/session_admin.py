@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
@@ -43,7 +43,11 @@ class SqlSessionAdmin:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def list_live(self, user_id: int, now: datetime) -> list[SessionView]:
+    async def list_live(
+        self, user_id: int, now: datetime, *, limit: int | None = None, after: tuple[datetime, str] | None = None,
+    ) -> list[SessionView]:
+        """Newest first, by (created_at, id); `after` is the last (created_at, id) of the
+        previous page: keyset paging, each page one index range however deep."""
         query = (
             select(
                 sessions.c.id, sessions.c.client_id, sessions.c.created_at, sessions.c.last_refreshed_at,
@@ -51,8 +55,15 @@ class SqlSessionAdmin:
                 sessions.c.user_agent, sessions.c.ip,
             )
             .where(sessions.c.user_id == user_id, *_live(now))
-            .order_by(sessions.c.created_at.desc())
+            .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
         )
+        if after is not None:
+            created, last_id = after
+            query = query.where(or_(
+                sessions.c.created_at < created, and_(sessions.c.created_at == created, sessions.c.id < last_id),
+            ))
+        if limit is not None:
+            query = query.limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [SessionView(**row) for row in rows]

@@ -98,6 +98,7 @@ class NewSession:
     user_agent: str | None
     ip: str | None
     audit: AuditRecord | None
+    keep_live: int | None = None  # end the user's live sessions beyond this many newest, first
 
 
 class RefreshTokenStore(Protocol):
@@ -113,7 +114,9 @@ class RefreshTokenStore(Protocol):
 
 
 class SessionStore(Protocol):
-    async def create(self, session: NewSession) -> None: ...
+    async def create(self, session: NewSession) -> list[str]:
+        """The ids of the sessions it ended to stay within `keep_live`."""
+        ...
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
         """Idempotent: True only for the revocation that ended the session."""
@@ -177,6 +180,20 @@ REVOKE = (
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
     .returning(sessions.c.id)
 )
+END_OLDEST = (
+    update(sessions)
+    .where(sessions.c.id.in_(
+        select(sessions.c.id)
+        .where(
+            sessions.c.user_id == bindparam("user_id"), sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > bindparam("now"), sessions.c.idle_expires_at > bindparam("now"),
+        )
+        .order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+        .offset(bindparam("keep"))
+    ))
+    .values(revoked_at=bindparam("now"), revoked_reason="session_cap")
+    .returning(sessions.c.id)
+)
 OWNER = (
     select(sessions.c.id, clients.c.client_id)
     .outerjoin(clients, clients.c.client_id == sessions.c.client_id)
@@ -234,10 +251,14 @@ class SqlSessionStore:
     async def confirm(self, token_hashes: Sequence[str], now: datetime) -> None:
         await self._db.transaction([Step(CONFIRM, {"token_hash": h, "now": now}) for h in token_hashes])
 
-    async def create(self, session: NewSession) -> None:
-        """The session, its first refresh token and the audit row, in one transaction."""
+    async def create(self, session: NewSession) -> list[str]:
+        """The session, its first refresh token and the audit row, in one transaction;
+        first, the user's oldest live sessions beyond `keep_live` end."""
         n = session
-        steps = [
+        steps = [] if n.keep_live is None else [
+            Step(END_OLDEST, {"user_id": n.user_id, "now": n.now, "keep": n.keep_live}),
+        ]
+        steps += [
             Step(INSERT_SESSION, {
                 "id": n.session_id, "user_id": n.user_id, "scope": n.scope, "client_id": n.client_id,
                 "created_at": n.now, "expires_at": n.expires_at, "idle_expires_at": n.refresh_expires_at,
@@ -248,7 +269,8 @@ class SqlSessionStore:
         ]
         if n.audit is not None:
             steps.append(Step(APPEND, asdict(n.audit)))
-        await self._db.transaction(steps)
+        results = await self._db.transaction(steps)
+        return [row[0] for row in results[0]] if n.keep_live is not None else []
 
     async def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
         return bool(await self._db.fetch(REVOKE, {"session_id": session_id, "now": now, "reason": reason}))

@@ -46,7 +46,8 @@ async def test_no_token_password_or_secret_in_any_log_line(client: httpx.AsyncCl
 async def test_access_lines_are_json_with_request_ids(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="app.access")
     pair = await login_pair(client)
-    await client.get("/user/me?access_token=in-the-query", headers={**bearer(pair["access_token"]), "X-Request-ID": "req-42"})
+    # a query string is never logged (a token there is refused on this route, RFC 6750 §2)
+    await client.get("/user/me?state=in-the-query", headers={**bearer(pair["access_token"]), "X-Request-ID": "req-42"})
     lines = [json.loads(JSON.format(r)) for r in caplog.records if r.name == "app.access"]
     me = next(line for line in lines if line["route"] == "/user/me")
     assert me.keys() == {"timestamp", "level", "logger", "message", "request_id", "method", "route", "status",
@@ -146,3 +147,21 @@ async def test_a_scrape_counts_the_request_finished_just_before_it(client: httpx
     before = healthz((await client.get("/metrics")).text)
     assert (await client.get("/healthz")).status_code == 200
     assert healthz((await client.get("/metrics")).text) == before + 1
+
+
+async def test_terminal_escapes_and_nul_in_a_path_never_reach_a_log_line_raw(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A percent-decoded path can carry ESC (terminal control) and NUL: a line shown in a
+    terminal or cut at the NUL by a C log shipper must not carry them raw."""
+    caplog.set_level(logging.DEBUG)
+    r = await client.get("/%1b%5b31mX%00")
+    assert r.status_code == 404
+    r = await client.delete("/user/sessions/%1b%5b31mX%00", headers=bearer("x"))
+    assert r.status_code == 401
+    logging.getLogger("app.test").warning("path %s", "/\x1b[31mX\x00")  # as any line naming a raw path would
+    lines = [JSON.format(rec) for rec in caplog.records if not rec.name.startswith(("httpx", "httpcore"))]
+    assert any('"status": 404' in line for line in lines)
+    assert all("\x1b" not in line and "\x00" not in line for line in lines)
+    assert all(json.loads(line) for line in lines)  # each a whole JSON object
+    assert any(json.loads(line)["message"] == "path /\x1b[31mX\x00" for line in lines)  # escaped, not dropped

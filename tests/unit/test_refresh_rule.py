@@ -126,12 +126,13 @@ class FakeStore:
         self.sessions: dict[str, dict[str, object]] = {}
         self.lose_next_claim = False
 
-    async def create(self, s: NewSession) -> None:
+    async def create(self, s: NewSession) -> list[str]:  # no cap: keep_live is not asked for here
         self.sessions[s.session_id] = {"user_id": s.user_id, "scope": s.scope, "client_id": s.client_id,
                                        "expires_at": s.expires_at, "revoked_at": None, "bound_to": s.client_id}
         self.tokens[s.refresh_hash] = {"session_id": s.session_id, "issued_at": s.now,
                                        "expires_at": s.refresh_expires_at, "used_at": None, "successor": None,
                                        "pair": None}
+        return []
 
     async def state(self, token_hash: str) -> TokenState | None:
         t = self.tokens.get(token_hash)

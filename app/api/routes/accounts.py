@@ -15,10 +15,9 @@ from app.api.account_schemas import (
 )
 from app.api.schemas import error_responses
 from app.errors import InvalidRequest
-from app.oauth.accounts import NotFound
+from app.oauth.accounts import MAX_PAGE, NotFound, SessionPage
 from app.oauth.audit import RequestContext
 from app.oauth.issuer import Principal
-from app.store.session_admin import SessionView
 
 router = APIRouter(tags=["sessions"])
 NO_SESSION: dict[int | str, dict[str, object]] = {404: {"description": "No live session of yours has that id."}}
@@ -39,15 +38,24 @@ def context(request: Request, principal: Principal | None = None) -> RequestCont
     )
 
 
-def _out(views: list[SessionView], current: str | None) -> SessionsOut:
-    return SessionsOut(sessions=[SessionOut(current=v.id == current, **vars(v)) for v in views])
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per page.")]
+Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
+
+
+def _out(page: SessionPage, current: str | None) -> SessionsOut:
+    return SessionsOut(
+        sessions=[SessionOut(current=v.id == current, **vars(v)) for v in page.sessions], next_cursor=page.next_cursor,
+    )
 
 
 @router.get("/user/sessions", response_model=SessionsOut, responses=error_responses(400, 401, 503))
-async def my_sessions(principal: CurrentPrincipal, services: ServicesDep, response: Response) -> SessionsOut:
-    """The caller's live sessions, newest first; the one of this token is `current`."""
+async def my_sessions(
+    principal: CurrentPrincipal, services: ServicesDep, response: Response, limit: Limit = 100, cursor: Cursor = None,
+) -> SessionsOut:
+    """The caller's live sessions, newest first, `limit` a page; the one of this token is
+    `current`. `next_cursor`, when not null, fetches the next page."""
     response.headers.update(NO_STORE)
-    return _out(await services.accounts.list_sessions(principal.user_id), principal.session_id)
+    return _out(await services.accounts.list_sessions(principal.user_id, limit, cursor), principal.session_id)
 
 
 @router.delete("/user/sessions/{session_id}", status_code=204, responses=error_responses(400, 401, 503) | NO_SESSION)
@@ -99,12 +107,14 @@ async def disable_user(username: Username, admin: Admin, services: ServicesDep, 
 
 @router.get("/admin/users/{username}/sessions", tags=["admin"], response_model=SessionsOut,
             responses=error_responses(400, 401, 403, 503) | NOT_FOUND)
-async def user_sessions(username: Username, admin: Admin, services: ServicesDep) -> Response | SessionsOut:
+async def user_sessions(
+    username: Username, admin: Admin, services: ServicesDep, limit: Limit = 100, cursor: Cursor = None,
+) -> Response | SessionsOut:
     try:
-        _, views = await services.accounts.user_sessions(username)
+        _, page = await services.accounts.user_sessions(username, limit, cursor)
     except NotFound:
         return _not_found()
-    return _out(views, None)
+    return _out(page, None)
 
 
 @router.delete("/admin/users/{username}/sessions/{session_id}", tags=["admin"], status_code=204,
@@ -113,7 +123,7 @@ async def end_user_session(
     username: Username, session_id: SessionId, admin: Admin, services: ServicesDep, request: Request
 ) -> Response:
     try:
-        user, _ = await services.accounts.user_sessions(username)
+        user = await services.accounts.user(username)
         await services.accounts.end_session(user.id, session_id, context(request, admin), by_admin=True)
     except NotFound:
         return _not_found()
@@ -124,7 +134,7 @@ async def end_user_session(
 async def audit_events(
     admin: Admin, services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    event: Annotated[str | None, Query(max_length=40)] = None,
+    event: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
 ) -> list[AuditEventOut]:
     """Newest first."""
     records = await services.auditor.tail(limit, event=event)

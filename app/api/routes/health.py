@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.api.deps import ServicesDep
 from app.api.errors import RETRY_AFTER_UNAVAILABLE, database_unavailable
 from app.api.schemas import Health, error_responses
+from app.api.params import bearer_token
+from app.errors import InvalidToken, MissingToken
 from app.metrics import render
+
+COUNT_TTL = timedelta(seconds=15)  # a scrape every few seconds costs one COUNT per TTL, not one each
 
 router = APIRouter(tags=["operations"])
 
@@ -39,15 +45,36 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", response_class=Response, responses=error_responses(503))
-async def metrics(services: ServicesDep) -> Response:
+@router.get("/metrics", response_class=Response, responses=error_responses(401, 503) | {404: {"description": "Off: production without METRICS_TOKEN."}})
+async def metrics(services: ServicesDep, request: Request) -> Response:
     """Prometheus text format: requests by route and status, latencies, token events by
-    kind, active sessions. Aggregated over workers under `serve --workers N`."""
+    kind, active sessions. Aggregated over workers under `serve --workers N`. With
+    METRICS_TOKEN it needs that bearer token; without it, production answers 404 (the
+    counters name routes and event rates an outsider should not read) and development
+    answers anyone. The active-session count is read at most once per COUNT_TTL."""
+    expected = services.settings.metrics_token
+    if expected is None and services.settings.app_env == "production":
+        return Response(b'{"error":"not_found"}', status_code=404, media_type="application/json")
+    if expected is not None:
+        given = bearer_token(request)
+        if given is None:
+            raise MissingToken()
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise InvalidToken("The metrics token is invalid.")
+    body, content_type = render(await _active_sessions(services, request))
+    return Response(body, media_type=content_type)
+
+
+async def _active_sessions(services: ServicesDep, request: Request) -> int | None:
+    now: datetime = services.clock.now()
+    cached: tuple[datetime, int] | None = getattr(request.app.state, "active_sessions", None)
+    if cached is not None and now - cached[0] < COUNT_TTL:
+        return cached[1]
     try:
-        active: int | None = await services.session_admin.count_live(services.clock.now())
+        active = await services.session_admin.count_live(now)
     except Exception as exc:
         if not database_unavailable(exc):
             raise
-        active = None  # the scrape still reports what the process knows
-    body, content_type = render(active)
-    return Response(body, media_type=content_type)
+        return None  # the scrape still reports what the process knows
+    request.app.state.active_sessions = (now, active)
+    return active
