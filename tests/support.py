@@ -199,3 +199,14 @@ def sid_of(pair: dict[str, object]) -> str:
     import jwt
 
     return str(jwt.decode(str(pair["access_token"]), options={"verify_signature": False})["sid"])
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample `name` with `labels` in a /metrics answer (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

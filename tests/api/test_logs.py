@@ -12,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.observability import RequestLog
 from app.logs import JsonFormatter
-from tests.support import PASSWORD, TEST_SECRET, bearer, login_pair, password_grant, refresh_grant
+from tests.support import PASSWORD, TEST_SECRET, bearer, login_pair, metric_value, password_grant, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -138,11 +137,7 @@ async def test_each_request_is_logged_as_it_finishes_in_its_own_context() -> Non
 
 async def test_a_scrape_counts_the_request_finished_just_before_it(client: httpx.AsyncClient) -> None:
     def healthz(text: str) -> float:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "authserver_http_requests_total" and sample.labels.get("route") == "/healthz":
-                    return float(sample.value)
-        return 0.0
+        return metric_value(text, "authserver_http_requests_total", route="/healthz")
 
     before = healthz((await client.get("/metrics")).text)
     assert (await client.get("/healthz")).status_code == 200

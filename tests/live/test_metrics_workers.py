@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import PASSWORD, live_server
+from tests.support import PASSWORD, live_server, metric_value
 
 pytestmark = pytest.mark.usefixtures("user")
 
 
 def logins(text: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "authserver_token_events_total" and sample.labels.get("event") == "login_succeeded":
-                return float(sample.value)
-    return 0.0
+    return metric_value(text, "authserver_token_events_total", event="login_succeeded")
 
 
 def test_metrics_are_aggregated_over_workers(database_url: str) -> None:
