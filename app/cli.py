@@ -174,6 +174,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=False,  # the server's own request line (app.access) has the route template instead
             log_config=uvicorn_log_config(),  # uvicorn's lines as JSON, as the server's
             proxy_headers=False,
+            http="app.http_guard:GuardedHTTP",  # bounds on head size, slow clients, connections
+            ws="none",
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

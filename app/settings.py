@@ -202,6 +202,22 @@ class Settings(BaseSettings):
         "enforce", validation_alias=AliasChoices("REFRESH_REUSE_DETECTION")
     )
     trusted_proxies: str = Field("", validation_alias=AliasChoices("TRUSTED_PROXIES"))
+    # Bounds `serve` puts on each connection and process (app/http_guard.py).
+    http_max_header_bytes: int = Field(
+        32_768, ge=1024, le=1_048_576, validation_alias=AliasChoices("HTTP_MAX_HEADER_BYTES")
+    )
+    http_header_timeout_seconds: float = Field(
+        10, gt=0, le=300, allow_inf_nan=False, validation_alias=AliasChoices("HTTP_HEADER_TIMEOUT_SECONDS")
+    )
+    http_request_timeout_seconds: float = Field(
+        30, gt=0, le=600, allow_inf_nan=False, validation_alias=AliasChoices("HTTP_REQUEST_TIMEOUT_SECONDS")
+    )
+    http_max_connections: int = Field(
+        1000, ge=1, le=1_000_000, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS")
+    )
+    http_max_connections_per_ip: int = Field(
+        64, ge=1, le=1_000_000, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS_PER_IP")
+    )
     max_sessions_per_user: int = Field(
         100, ge=1, le=100_000, validation_alias=AliasChoices("MAX_SESSIONS_PER_USER")
     )
