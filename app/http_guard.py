@@ -11,7 +11,7 @@ and enforces, per connection and per process:
   longer than `HTTP_MAX_HEADER_BYTES` is answered `431` and the connection closed; the
   bytes beyond the bound are never parsed;
 - **head time**: a request head must arrive within `HTTP_HEADER_TIMEOUT_SECONDS` of its
-  first byte, else `408` and close;
+  first byte (the first request's, of the connection's opening), else `408` and close;
 - **request time**: from a request's first byte, the server's answer must start within
   `HTTP_REQUEST_TIMEOUT_SECONDS` (a body sent a byte at a time is the same attack as a
   head sent so), else the connection is closed. The routes' own bound on a stalled
@@ -21,8 +21,9 @@ and enforces, per connection and per process:
   which speak for many clients); a connection over either bound gets `503` with
   `Retry-After` and is closed at once.
 
-An exchange starts with the first byte received while no request is pending and ends
-when the server writes its answer. Only the asyncio `Protocol` and `Transport` interfaces
+An exchange starts when the connection opens, or with the first byte received while no
+request is pending, and ends when the server writes its answer (between exchanges,
+uvicorn's keep-alive timeout closes an idle connection). Only the asyncio `Protocol` and `Transport` interfaces
 are used: the wrapped protocol sees a transport that notes when an answer is written.
 Behind a reverse proxy the proxy enforces the same bounds (`deploy/nginx.conf`).
 """
@@ -32,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
+import resource
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 HEAD_END = b"\r\n\r\n"
 LINGER_SECONDS = 2.0
+SPARE_DESCRIPTORS = 100  # database connections, log and key files, the listening socket
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ class Guard(asyncio.Protocol):
             stream.close()
             return
         self.admitted = True
+        self._start_exchange()
         self.inner.connection_made(_NotingTransport(stream, self._answered))
 
     def data_received(self, data: bytes) -> None:
@@ -262,6 +267,13 @@ def limits_from_settings() -> Limits:
     from app.settings import load_settings
 
     settings = load_settings()
+    descriptors, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if descriptors != resource.RLIM_INFINITY and descriptors < settings.http_max_connections + SPARE_DESCRIPTORS:
+        logging.getLogger("app.startup").warning(
+            "HTTP_MAX_CONNECTIONS=%d does not fit the process's open-file limit of %d (ulimit -n); "
+            "raise the limit or lower HTTP_MAX_CONNECTIONS below %d",
+            settings.http_max_connections, descriptors, descriptors - SPARE_DESCRIPTORS,
+        )
     return Limits(
         max_header_bytes=settings.http_max_header_bytes,
         header_timeout=settings.http_header_timeout_seconds,

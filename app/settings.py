@@ -216,7 +216,7 @@ class Settings(BaseSettings):
         1000, ge=1, le=1_000_000, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS")
     )
     http_max_connections_per_ip: int = Field(
-        64, ge=1, le=1_000_000, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS_PER_IP")
+        128, ge=1, le=1_000_000, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS_PER_IP")
     )
     max_sessions_per_user: int = Field(
         100, ge=1, le=100_000, validation_alias=AliasChoices("MAX_SESSIONS_PER_USER")

@@ -187,3 +187,12 @@ def test_over_the_connection_bound_a_client_gets_503_at_once(base: str) -> None:
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert b"retry-after: 1" in answer.lower()
     assert took < 1
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(base: str) -> None:
+    started = time.monotonic()
+    with socket.create_connection(address(base)) as sock:
+        answer = read_answer(sock, 10)
+    took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert 1.5 < took < 5  # HTTP_HEADER_TIMEOUT_SECONDS=2
