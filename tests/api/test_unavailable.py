@@ -3,6 +3,7 @@ clients throw good tokens away), and never a 500."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -162,3 +163,31 @@ async def test_postgresql_refusing_connections_is_a_503_not_a_500(
         assert int(r.headers["retry-after"]) > 0
     assert answers[0].json()["error"] == "temporarily_unavailable"
     assert not any(rec.exc_info for rec in caplog.records)  # no traceback logged either
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.usefixtures("user")
+async def test_an_outside_write_lock_costs_one_busy_timeout_per_request(settings: Settings, clock: FrozenClock) -> None:
+    """Another process holding SQLite's write lock makes each route that writes wait one
+    SQLITE_BUSY_TIMEOUT_MS, then answer 503: no request waits once per statement it
+    would have run (counters, then session, then audit)."""
+    busy = 1.0
+    async with app_client(settings, clock, sqlite_busy_timeout_ms=int(busy * 1000)) as client:
+        pair, other = await login_pair(client), await login_pair(client)
+        form = {"grant_type": "password", "username": "alice"}
+        calls = {
+            "password grant": lambda: client.post("/user/oauth/token", data={**form, "password": PASSWORD}),
+            "wrong password": lambda: client.post("/user/oauth/token", data={**form, "password": "wrong"}),
+            "refresh grant": lambda: client.post("/user/oauth/token", data={
+                "grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}),
+            "/login": lambda: client.post("/login", json={"username": "alice", "password": PASSWORD}),
+            "logout": lambda: client.post("/user/_logout", headers=bearer(other["access_token"])),
+            "revoke": lambda: client.post("/oauth/revoke", data={"token": other["refresh_token"]}),
+        }
+        async with writes_fail(settings):
+            for name, call in calls.items():
+                started = time.monotonic()
+                r = await call()
+                took = time.monotonic() - started
+                assert r.status_code == 503, (name, r.text)
+                assert busy * 0.9 < took < busy * 1.8, (name, took)
