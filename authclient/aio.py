@@ -41,10 +41,13 @@ class AsyncAuthClient(ClientCore, httpx.Auth):
         self, server: str, *, session_file: str | os.PathLike[str] | None = None,
         refresh_margin: float = DEFAULT_MARGIN, http_client: httpx.AsyncClient | None = None,
         timeout: float = 10.0, clock: Callable[[], float] = time.time,
+        client_id: str | None = None, client_secret: str | None = None,
     ) -> None:
         """`http_client` carries the calls to the auth server (pass one to add hooks or a
-        proxy); the client closes only the one it created itself."""
-        super().__init__(server, session_file=session_file, refresh_margin=refresh_margin, clock=clock)
+        proxy); the client closes only the one it created itself. `client_id` and
+        `client_secret`: the registered OAuth client to name (see ClientCore)."""
+        super().__init__(server, session_file=session_file, refresh_margin=refresh_margin, clock=clock,
+                         client_id=client_id, client_secret=client_secret)
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self._owns_http = http_client is None
         self._lock = asyncio.Lock()
@@ -61,7 +64,9 @@ class AsyncAuthClient(ClientCore, httpx.Auth):
             raise TypeError("login() needs a username and a password, or session_string=")
         else:
             started = self._now()
-            response = await self._send(self._endpoints.password_grant(username, password, scope))
+            response = await self._send(
+                self._endpoints.password_grant(username, password, scope, self._client_for(None))
+            )
             if response.status_code != 200:
                 raise token_error(response, grant="password")
             session, event = self._parse(response, started, username, None), SessionEvent.CREATE
@@ -173,7 +178,9 @@ class AsyncAuthClient(ClientCore, httpx.Auth):
                 if not self._still_due(current, force=force, stale=stale, seen=seen):
                     return current
                 started = self._now()
-                response = await self._send(self._endpoints.refresh_grant(current.refresh_token))
+                response = await self._send(
+                    self._endpoints.refresh_grant(current.refresh_token, self._client_for(current))
+                )
                 if response.status_code != 200:
                     error = token_error(response, grant="refresh_token")
                     if isinstance(error, SessionExpired):

@@ -7,7 +7,9 @@
 
 The session lives in `$XDG_CONFIG_HOME/authclient/session.json` (else
 `~/.config/authclient/session.json`), or `--session-file` / `$AUTHCLIENT_SESSION_FILE`; it is
-shared, under its lock, with every program that uses the same file. Only `token` ever prints
+shared, under its lock, with every program that uses the same file. A registered OAuth
+client is named by `--client-id` / `$AUTHCLIENT_CLIENT_ID` and, when confidential,
+`--client-secret` / `$AUTHCLIENT_CLIENT_SECRET`. Only `token` ever prints
 a token, and only because that is what it is for.
 
 Exit codes: 0 done, 1 refused or not logged in, 2 bad usage, 3 server unavailable.
@@ -44,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--session-file", type=Path, default=None,
                         help="session file (env AUTHCLIENT_SESSION_FILE; "
                              "default: $XDG_CONFIG_HOME/authclient/session.json)")
+    common.add_argument("--client-id", default=os.environ.get("AUTHCLIENT_CLIENT_ID") or None,
+                        help="the registered OAuth client to name (env AUTHCLIENT_CLIENT_ID; default: "
+                             "none at login, the session's own client at refresh)")
+    common.add_argument("--client-secret", default=os.environ.get("AUTHCLIENT_CLIENT_SECRET") or None,
+                        help="a confidential client's secret, sent as HTTP Basic (prefer env "
+                             "AUTHCLIENT_CLIENT_SECRET: other users can read a command line)")
     common.add_argument("-v", "--verbose", action="store_true", help="log what the client does")
     parser = argparse.ArgumentParser(prog="authclient", description="Log in to an authserver and use its tokens.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if server is None:
         return _fail("no server: pass --server URL or set AUTHCLIENT_SERVER", EXIT_USAGE)
     try:
-        with AuthClient(server, session_file=path) as client:
+        with AuthClient(server, session_file=path, client_id=args.client_id,
+                        client_secret=args.client_secret) as client:
             return _run(args, client)
     except ServerUnavailable as exc:
         return _fail(exc.message, EXIT_UNAVAILABLE)
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"not logged in to {server}: run `authclient login`", EXIT_REFUSED)
     except AuthError as exc:
         return _fail(exc.message, EXIT_REFUSED)
-    except ValueError as exc:  # a malformed --server
+    except ValueError as exc:  # a malformed --server, a secret without its client id
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return 130

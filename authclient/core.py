@@ -19,7 +19,7 @@ import httpx
 
 from authclient.errors import AuthError, NotLoggedIn, ServerUnavailable
 from authclient.events import EventHub, SessionCallback, SessionEvent
-from authclient.protocol import Endpoints, normalise_server, token_body
+from authclient.protocol import ClientCredentials, Endpoints, normalise_server, token_body
 from authclient.session import Session
 from authclient.storage import SessionFile
 
@@ -35,11 +35,18 @@ class ClientCore:
     def __init__(
         self, server: str, *, session_file: str | os.PathLike[str] | None = None,
         refresh_margin: float = DEFAULT_MARGIN, clock: Callable[[], float] = time.time,
+        client_id: str | None = None, client_secret: str | None = None,
     ) -> None:
         """`clock` returns epoch seconds; tests pass their own to make a token due
-        without sleeping."""
+        without sleeping. `client_id` names a registered OAuth client (a public one
+        alone, a confidential one with its `client_secret`, sent as HTTP Basic); a
+        server that allows no unregistered clients needs one."""
         if refresh_margin < 0:
             raise ValueError("refresh_margin must be zero or more seconds")
+        if client_secret is not None and client_id is None:
+            raise ValueError("client_secret needs the client_id it belongs to")
+        self.client_id = client_id or None
+        self._client = ClientCredentials(client_id, client_secret) if client_id else None
         self.server = normalise_server(server)
         self.refresh_margin = float(refresh_margin)
         self._endpoints = Endpoints(self.server)
@@ -52,7 +59,8 @@ class ClientCore:
     def __repr__(self) -> str:
         user = self._session.username if self._session else None
         where = f", session_file={str(self._store.path)!r}" if self._store else ""
-        return f"{type(self).__name__}(server={self.server!r}, user={user!r}{where})"
+        client = f", client_id={self.client_id!r}" if self.client_id else ""
+        return f"{type(self).__name__}(server={self.server!r}, user={user!r}{client}{where})"
 
     # -- public, side-effect free ----------------------------------------------------
 
@@ -104,6 +112,20 @@ class ClientCore:
         if session is None:
             raise NotLoggedIn(f"not logged in to {self.server}: call login() first")
         return session
+
+    def _client_for(self, session: Session | None) -> ClientCredentials | None:
+        """The client a token request names. A login names this client. A refresh names
+        the client its session was issued to, since its refresh token refreshes for that
+        client alone (RFC 6749 §6), with this client's secret when it is the same one: a
+        session logged in by `authclient login --client-id` refreshes in a program that
+        shares its file without being told the id again."""
+        if session is None:
+            return self._client
+        if session.client_id is None:
+            return None
+        if self._client is not None and self._client.client_id == session.client_id:
+            return self._client
+        return ClientCredentials(session.client_id)
 
     def _should_refresh(self, session: Session) -> bool:
         """Due, and not within a back-off after the server said "later" (unless the
@@ -161,7 +183,8 @@ class ClientCore:
         body: dict[str, Any] = token_body(response)
         try:
             return Session.from_token_response(
-                body, server=self.server, started=started, username=username, previous=previous
+                body, server=self.server, started=started, username=username, previous=previous,
+                client_id=self.client_id,
             )
         except ValueError as exc:
             raise AuthError(f"unexpected token response: {exc}", status_code=200) from None

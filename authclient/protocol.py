@@ -4,9 +4,11 @@ and what a response means. Shared by the sync and the async client so both decid
 
 from __future__ import annotations
 
+import base64
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -33,17 +35,45 @@ def normalise_server(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class ClientCredentials:
+    """The OAuth client a token request names (RFC 6749 §2.3). A confidential client
+    (one with a secret) authenticates with HTTP Basic, which every server must support
+    (§2.3.1); a public client names itself with `client_id` in the form (§3.2.1). The
+    secret is left out of `repr()`."""
+
+    client_id: str
+    secret: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.client_id:
+            raise ValueError("client_id must not be empty")
+        if self.secret == "":
+            raise ValueError("client_secret must not be empty (leave it out for a public client)")
+
+    def apply(self, form: dict[str, str], headers: dict[str, str]) -> None:
+        if self.secret is None:
+            form["client_id"] = self.client_id
+            return
+        # §2.3.1: each part form-urlencoded before the Base64 (`quote` encodes a space as
+        # %20, which every form decoder reads back; `+` would not survive a plain unquote).
+        raw = f"{quote(self.client_id, safe='')}:{quote(self.secret, safe='')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(raw.encode()).decode("ascii")
+
+
+@dataclass(frozen=True)
 class Endpoints:
     server: str
 
-    def password_grant(self, username: str, password: str, scope: str | None) -> httpx.Request:
+    def password_grant(
+        self, username: str, password: str, scope: str | None, client: ClientCredentials | None = None
+    ) -> httpx.Request:
         form = {"grant_type": "password", "username": username, "password": password}
         if scope:
             form["scope"] = scope
-        return self._token_request(form)
+        return self._token_request(form, client)
 
-    def refresh_grant(self, refresh_token: str) -> httpx.Request:
-        return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+    def refresh_grant(self, refresh_token: str, client: ClientCredentials | None = None) -> httpx.Request:
+        return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token}, client)
 
     def logout(self, token: str) -> httpx.Request:
         return httpx.Request("POST", self.server + LOGOUT_PATH, headers=_bearer(token))
@@ -51,10 +81,11 @@ class Endpoints:
     def me(self) -> httpx.Request:
         return httpx.Request("GET", self.server + ME_PATH)
 
-    def _token_request(self, form: dict[str, str]) -> httpx.Request:
-        return httpx.Request(
-            "POST", self.server + TOKEN_PATH, data=form, headers={"Accept": "application/json"}
-        )
+    def _token_request(self, form: dict[str, str], client: ClientCredentials | None) -> httpx.Request:
+        headers = {"Accept": "application/json"}
+        if client is not None:
+            client.apply(form, headers)
+        return httpx.Request("POST", self.server + TOKEN_PATH, data=form, headers=headers)
 
 
 def _bearer(token: str) -> dict[str, str]:

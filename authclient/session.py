@@ -39,13 +39,17 @@ class Session:
     created_at: float
     refreshed_at: float | None = None
     session_id: str | None = None
+    # The OAuth client the session was issued to: its refresh token refreshes only for
+    # that client (RFC 6749 §6). None: issued to no client. Never a secret.
+    client_id: str | None = None
 
     @classmethod
     def from_token_response(
         cls, body: dict[str, Any], *, server: str, started: float, username: str,
-        previous: Session | None = None,
+        previous: Session | None = None, client_id: str | None = None,
     ) -> Session:
-        """Build from an RFC 6749 §5.1 response; raises ValueError when it is not one."""
+        """Build from an RFC 6749 §5.1 response; raises ValueError when it is not one.
+        A refresh keeps the client of the session it continues."""
         access, refresh = body.get("access_token"), body.get("refresh_token")
         lifetime = body.get("expires_in")
         if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh:
@@ -66,6 +70,7 @@ class Session:
             created_at=previous.created_at if previous else started,
             refreshed_at=started if previous else None,
             session_id=_session_id_of(access),
+            client_id=previous.client_id if previous else client_id,
         )
 
     # -- decisions -------------------------------------------------------------------
@@ -124,8 +129,9 @@ class Session:
         for name in ("refresh_expires_at", "session_expires_at", "refreshed_at"):
             if values[name] is not None and not _is_number(values[name]):
                 raise ValueError(f"session field {name!r} is not a number")
-        if values["session_id"] is not None and not isinstance(values["session_id"], str):
-            raise ValueError("session field 'session_id' is not text")
+        for name in ("session_id", "client_id"):  # client_id: absent from files of older versions
+            if values[name] is not None and not isinstance(values[name], str):
+                raise ValueError(f"session field {name!r} is not text")
         return cls(**values)
 
     def export(self) -> str:

@@ -9,7 +9,7 @@
 # collects no test (exit code 5), makes this script fail.
 source "$(dirname "$0")/_venv.sh"
 extra=()
-[ -f authclient/pyproject.toml ] && extra=(-e ./authclient)  # the client package, tested here too
+[ -f authclient/pyproject.toml ] && extra=(-e './authclient[resource]')  # the client package and its resource-server extra, tested here too
 ensure_venv -e '.[test]' "${extra[@]}"
 echo "== type check (mypy --strict)"
 .venv/bin/python -m mypy

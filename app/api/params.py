@@ -138,13 +138,22 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return client_id, secret
 
 
-def client_credentials(request: Request, params: dict[str, str]) -> ClientCredentials:
+def sends_basic(request: Request) -> bool:
+    """The Authorization header uses the Basic scheme. Where a route reads no other
+    credentials from that header (`/login`), any other scheme is ignored, as it was
+    before clients were authenticated there."""
+    scheme = request.headers.get("authorization", "").strip().partition(" ")[0]
+    return scheme.lower() == "basic"
+
+
+def client_credentials(request: Request, params: dict[str, str], *, basic_allowed: bool = True) -> ClientCredentials:
     """Who the client says it is, by exactly one method (RFC 6749 §2.3): HTTP Basic,
     client_secret in the form, or a bare client_id (public clients). Checked against the
-    registry by the domain, not here."""
+    registry by the domain, not here. `basic_allowed=False` where the Authorization
+    header carries a bearer token (`/refresh`): the body alone names the client."""
     if len(request.headers.getlist("authorization")) > 1:
         raise InvalidRequest("Send one Authorization header.")
-    basic = basic_credentials(request)
+    basic = basic_credentials(request) if basic_allowed else None
     form_id, form_secret = params.get("client_id"), params.get("client_secret")
     if basic is not None and form_secret is not None:
         raise InvalidRequest("Use one client authentication method, not two.")

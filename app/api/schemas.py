@@ -29,6 +29,13 @@ class TokenForm(BaseModel):
 class LoginRequest(BaseModel):
     username: str
     password: str
+    client_id: str | None = Field(None, description="A registered client; required when unregistered clients are not allowed.")
+    client_secret: str | None = Field(None, description="A confidential client's secret (or send HTTP Basic).")
+
+
+class RefreshForm(BaseModel):
+    client_id: str | None = Field(None, description="The client the session was issued to, if it named one.")
+    client_secret: str | None = Field(None, description="A confidential client's secret.")
 
 
 class OAuthErrorBody(BaseModel):

@@ -1,11 +1,10 @@
-"""Verifying our access tokens elsewhere, from the JWKS URL alone: what another service
-needs to trust a token without sharing a secret or calling us on every request.
+"""The token server's public keys, from its JWKS URL (RFC 7517).
 
 The key set is cached; a token naming a `kid` the cache lacks makes it refetch (at most
 once per `refetch_after`, so a flood of made-up kids cannot turn into a flood of
-fetches), which is how a key rotation reaches every verifier without a restart. Only
-asymmetric keys with an `alg` are taken from the set, and a token verifies only with
-the algorithm of the key its `kid` names (RFC 8725 §2.1, §3.1).
+fetches), which is how a key rotation reaches every service without a restart. Only
+asymmetric signing keys with an `alg` are taken from the set, each for its own algorithm
+alone (RFC 8725 §2.1, §3.1): a symmetric key in a JWKS would be a key anyone can read.
 """
 
 from __future__ import annotations
@@ -13,17 +12,51 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt import PyJWK
+from jwt.exceptions import PyJWTError
 
-from app.clock import Clock, SystemClock
-from app.errors import InvalidToken, ServiceUnavailable
-from app.security.jwk import VerificationKey, key_from_jwk
-from app.security.jwt import AccessClaims, decode_access_token, read_header
+from authclient.resource.errors import ServiceUnavailable
+from authclient.resource.tokens import Clock, SystemClock
 
-log = logging.getLogger("app.jwks")
+log = logging.getLogger("authclient.resource")
+
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256", "RS256")  # what the token server signs with
+MIN_RSA_BITS = 2048  # RFC 7518 §3.3
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    kid: str
+    algorithm: str
+    key: Any  # a cryptography public key
+
+
+def key_from_jwk(jwk: Mapping[str, object]) -> VerificationKey:
+    """A public signing JWK of a supported algorithm whose key fits it; ValueError for
+    anything else (symmetric keys, other curves, RSA under 2048 bits, no kid)."""
+    algorithm, kid = jwk.get("alg"), jwk.get("kid")
+    if algorithm not in ASYMMETRIC_ALGORITHMS or jwk.get("use", "sig") != "sig":
+        raise ValueError("not a signing key of a supported algorithm")
+    if not isinstance(kid, str) or not kid:
+        raise ValueError("a key without a kid cannot be chosen by a token")
+    try:
+        key = PyJWK(dict(jwk), str(algorithm)).key
+    except (PyJWTError, KeyError) as exc:  # PyJWT's own, and a member missing in from_jwk
+        raise ValueError(type(exc).__name__) from None
+    fits = {
+        "EdDSA": isinstance(key, ed25519.Ed25519PublicKey),
+        "ES256": isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1),
+        "RS256": isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_BITS,
+    }
+    if not fits[str(algorithm)]:
+        raise ValueError(f"the key is not a public {algorithm} key")
+    return VerificationKey(kid, str(algorithm), key)
 
 
 class JwksFetcher(Protocol):
@@ -59,6 +92,12 @@ class RemoteKeySet:
         self._keys: dict[str, VerificationKey] | None = None
         self._fetched_at: datetime | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def empty(self) -> bool:
+        """Fetched, and not one usable key in it: what a server signing with a shared
+        secret (HS256) publishes."""
+        return self._keys is not None and not self._keys
 
     async def key(self, kid: str) -> VerificationKey | None:
         now = self._clock.now()
@@ -99,28 +138,3 @@ def _parse(data: Mapping[str, object]) -> dict[str, VerificationKey]:
         if key is not None:
             keys[key.kid] = key
     return keys
-
-
-class JwtVerifier:
-    """The checks our own server makes, minus the session: signature by `kid`, type,
-    `iss`, `aud`, `exp`/`iat` with leeway. Stateless, so a logout reaches it only when the
-    access token expires; a service that must see revocation at once introspects instead."""
-
-    def __init__(
-        self, keys: RemoteKeySet, *, issuer: str, audience: str, clock: Clock | None = None, leeway: float = 5
-    ) -> None:
-        self.keys = keys
-        self._issuer = issuer
-        self._audience = audience
-        self._clock = clock or SystemClock()
-        self._leeway = leeway
-
-    async def verify(self, token: str) -> AccessClaims:
-        header = read_header(token)
-        key = await self.keys.key(header.kid) if header.kid else None
-        if key is None or header.alg != key.algorithm:
-            raise InvalidToken()
-        return decode_access_token(
-            token, key=key.key, algorithms=[key.algorithm], clock=self._clock, leeway=self._leeway,
-            issuer=self._issuer, audience=self._audience,
-        )

@@ -1,5 +1,6 @@
-"""The resource-server side: the JWKS cache (fetch once, refetch on an unknown kid but
-not on every one) and the verifier built on it, with a fake fetcher and a frozen clock."""
+"""authclient.resource's verifier: the JWKS cache (fetch once, refetch on an unknown kid
+but not on every one) and the checks built on it, with a fake fetcher, a frozen clock and
+tokens minted as the token server mints them."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import httpx
 import pytest
 
 from app.clock import FrozenClock
-from app.errors import InvalidToken, ServiceUnavailable
 from app.security.jwk import SigningKey, generate_private_key, signing_key
-from app.security.jwks_client import JwtVerifier, RemoteKeySet
 from app.security.jwt import encode_access_token
+from authclient.resource import InvalidToken, JwtVerifier, RemoteKeySet, ServiceUnavailable
 
 ISSUER, AUDIENCE = "https://as.example", "authserver"
 
