@@ -47,6 +47,10 @@ class Step:
 
 
 class Runner(Protocol):
+    writes_with_cte: bool
+    """The database runs data-modifying WITH (PostgreSQL): several writes that depend on
+    one another can be one statement, so one round trip."""
+
     async def fetch(self, statement: ClauseElement, params: Params) -> list[Row]:
         """One statement on its own (its own transaction where it writes)."""
         ...
@@ -105,6 +109,8 @@ class _Compiler:
 
 class PostgresRunner:
     """An asyncpg pool of its own (at most `pool_size` connections, opened on demand)."""
+
+    writes_with_cte = True
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         args, kwargs = engine.dialect.create_connect_args(engine.url)
@@ -216,6 +222,8 @@ class SqliteRunner:
     never holds up the event loop. Reads run where they are asked, on the event loop's
     own connection: in WAL mode a reader never waits for a lock, and a read takes
     microseconds, less than the hop to a thread would."""
+
+    writes_with_cte = False
 
     def __init__(self, path: str, settings: Settings) -> None:
         self._path = path

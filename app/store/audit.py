@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
@@ -25,7 +26,14 @@ class AuditRecord:
     detail: str | None = None
 
 
-APPEND = insert(events).values({c.name: bindparam(c.name) for c in events.c if c.name != "id"})
+_FIELDS = [c for c in events.c if c.name != "id"]
+APPEND = insert(events).values({c.name: bindparam(c.name) for c in _FIELDS})
+EVENT_COLUMNS = tuple(c.name for c in _FIELDS)
+
+
+def event_row(prefix: str) -> Select[Any]:
+    """An audit row as a SELECT of binds named `prefix` + field (for INSERT … SELECT)."""
+    return select(*(bindparam(prefix + c.name, type_=c.type) for c in _FIELDS))
 
 
 class SqlAuditStore:

@@ -17,11 +17,12 @@ from functools import lru_cache
 from typing import Protocol
 
 from sqlalchemy import ClauseElement, bindparam, insert, select, update
+from sqlalchemy.sql import Select
 from sqlalchemy.orm import aliased
 
 from app.db.runner import Runner, Step
-from app.store.audit import APPEND, AuditRecord
-from app.store.tables import clients, sessions, tokens, users
+from app.store.audit import APPEND, EVENT_COLUMNS, AuditRecord, event_row
+from app.store.tables import clients, events, sessions, tokens, users
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,41 @@ INSERT_TOKEN = insert(tokens).values(
     token_hash=bindparam("token_hash"), session_id=bindparam("session_id"),
     issued_at=bindparam("issued_at"), expires_at=bindparam("expires_at"),
 )
-TOUCH = (
+# A rotation's successor, as INSERT … SELECT so that it can be made conditional on the
+# claim (ROTATE_AT_ONCE); its binds are the Rotation's names.
+_SUCCESSOR_COLUMNS = ("token_hash", "session_id", "issued_at", "expires_at")
+SUCCESSOR_ROW: Select[tuple[str, str, datetime, datetime]] = select(
+    bindparam("successor_hash", type_=tokens.c.token_hash.type), bindparam("session_id", type_=tokens.c.session_id.type),
+    bindparam("now", type_=tokens.c.issued_at.type), bindparam("refresh_expires_at", type_=tokens.c.expires_at.type),
+)
+INSERT_SUCCESSOR = insert(tokens).from_select(_SUCCESSOR_COLUMNS, SUCCESSOR_ROW)
+ROTATE_TOUCH = (
     update(sessions)
     .where(sessions.c.id == bindparam("session_id"))
-    .values(last_refreshed_at=bindparam("now"), idle_expires_at=bindparam("idle_expires_at"))
+    .values(last_refreshed_at=bindparam("now"), idle_expires_at=bindparam("refresh_expires_at"))
 )
+AUDIT_PREFIX = "audit_"
+
+
+@lru_cache(maxsize=2)
+def rotate_at_once(audited: bool) -> ClauseElement:
+    """The rotation as one statement, for databases with data-modifying WITH (PostgreSQL):
+    the claim, then the successor, the session's touch and the audit row, each only if
+    the claim returned its row. One statement is one atomic transaction, so it commits
+    all of it or nothing, in one round trip instead of six (BEGIN, four statements,
+    COMMIT). The parts are the transaction's own statements (CLAIM, SUCCESSOR_ROW,
+    ROTATE_TOUCH, APPEND); the answer is CLAIM's rows."""
+    claimed = CLAIM.cte("claimed")
+    won = select(claimed.c.session_id).exists()
+    parts = [
+        insert(tokens).from_select(_SUCCESSOR_COLUMNS, SUCCESSOR_ROW.where(won)).cte("successor"),
+        ROTATE_TOUCH.where(won).cte("touched"),
+    ]
+    if audited:
+        parts.append(insert(events).from_select(EVENT_COLUMNS, event_row(AUDIT_PREFIX).where(won)).cte("audited"))
+    return select(claimed.c.session_id).add_cte(*parts)
+
+
 INSERT_SESSION = insert(sessions).values(
     {name: bindparam(name) for name in (
         "id", "user_id", "scope", "client_id", "created_at", "expires_at", "idle_expires_at", "user_agent", "ip",
@@ -236,13 +267,13 @@ class SqlSessionStore:
 
     async def rotate(self, rotation: Rotation) -> bool:
         r = rotation
-        steps = [
-            Step(CLAIM, {"token_hash": r.token_hash, "now": r.now, "successor_hash": r.successor_hash,
-                         "sealed_pair": r.sealed_pair}),
-            Step(INSERT_TOKEN, {"token_hash": r.successor_hash, "session_id": r.session_id,
-                                "issued_at": r.now, "expires_at": r.refresh_expires_at}),
-            Step(TOUCH, {"session_id": r.session_id, "now": r.now, "idle_expires_at": r.refresh_expires_at}),
-        ]
+        params = {"token_hash": r.token_hash, "now": r.now, "successor_hash": r.successor_hash,
+                  "sealed_pair": r.sealed_pair, "session_id": r.session_id, "refresh_expires_at": r.refresh_expires_at}
+        if self._db.writes_with_cte:
+            if r.audit is not None:
+                params.update({AUDIT_PREFIX + k: v for k, v in asdict(r.audit).items()})
+            return bool(await self._db.fetch(rotate_at_once(r.audit is not None), params))
+        steps = [Step(CLAIM, params), Step(INSERT_SUCCESSOR, params), Step(ROTATE_TOUCH, params)]
         if r.audit is not None:
             steps.append(Step(APPEND, asdict(r.audit)))
         results = await self._db.transaction(steps, claim=True)
