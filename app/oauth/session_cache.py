@@ -25,8 +25,9 @@ where `since` is the `now` of the previous successful poll less the overlap (the
 database command timeout, DB_COMMAND_TIMEOUT_SECONDS). A revocation that poll did not
 return had not committed when it read, so it committed after that poll's `now`. Its
 writer stamped `revoked_at` with its own clock just before its statement ran, and the
-statement committed within the command timeout or failed (PostgreSQL: the runner ends
-an operation that overruns it, and the server rolls its transaction back). So
+statement committed within about the command timeout or failed (the runner bounds each
+operation by it, connecting included, and on PostgreSQL ends one that overruns it, so
+the server rolls its transaction back; the engine bounds each statement by it). So
 `revoked_at` > that `now` − (stamp-to-commit lag + clocks' disagreement) >= `since`
 while the two stay under the overlap. The order in which writers commit does not
 matter: each row's own lag is bounded, however many rows with later stamps committed
@@ -40,7 +41,7 @@ So a poll reads what was revoked in the last half interval plus the overlap, wha
 happened before: after a mass revocation each process reads those rows for the overlap's
 few seconds, then not at all, instead of on every poll for as long as a fixed window
 would hold them. After the feed could not poll, the first poll reaches back to the last
-success, or to TRUSTED_SECONDS ago if that is later (no older entry is ever trusted).
+success or to TRUSTED_SECONDS ago, whichever is later (no older entry is ever trusted).
 """
 
 from __future__ import annotations
