@@ -83,7 +83,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     )
     runner = make_runner(settings, engine)
     store = SqlSessionStore(runner)
-    session_cache = CachingSessionStore(store, clock, settings.session_check_interval_seconds)
+    session_cache = CachingSessionStore(
+        store, clock, settings.session_check_interval_seconds,
+        overlap=timedelta(seconds=settings.db_command_timeout_seconds),  # a revocation commits within it or fails
+    )
     auditor = Auditor(SqlAuditStore(engine), clock)
     users = SqlUserStore(engine, runner)
     hasher = CryptPasswordHasher(concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue)

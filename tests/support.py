@@ -37,15 +37,17 @@ def free_port() -> int:
 
 
 async def create_user(
-    settings: Settings, username: str = "alice", password: str = PASSWORD, scope: str = "profile read write"
+    settings: Settings, username: str = "alice", password: str = PASSWORD, scope: str = "profile read write",
+    *, hashed: str | None = None,
 ) -> UserRecord:
+    """`hashed` stores that hash as it is (a legacy one, say) instead of hashing `password`."""
     from app.db.engine import make_engine
     from app.db.runner import make_runner
 
     engine = make_engine(settings)
     runner = make_runner(settings, engine)
     try:
-        hashed = CryptPasswordHasher().hash_sync(password)
+        hashed = hashed or CryptPasswordHasher().hash_sync(password)
         return await SqlUserStore(engine, runner).create(username, hashed, scope, SystemClock().now())
     finally:
         await runner.close()

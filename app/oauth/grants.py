@@ -15,6 +15,7 @@ from app.errors import RateLimited
 from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
 from app.oauth.issuer import IssuedTokens, TokenIssuer
+from app.oauth.password_check import PasswordCheck
 from app.oauth.ratelimit import LoginRateLimiter
 from app.security.passwords import PasswordHasher
 from app.store.users import UserStore
@@ -70,8 +71,9 @@ def narrow_scope(requested: str | None, allowed: str, *, partial: bool = False) 
 
 
 class PasswordGrant:
-    """Unknown user and wrong password take the same path through a password
-    verification and end in the same error, so neither body nor timing tells them apart."""
+    """Unknown user, disabled user and wrong password take the same path through the
+    same password verifications (app.oauth.password_check) and end in the same error,
+    so neither body nor timing tells them apart."""
 
     def __init__(
         self, *, users: UserStore, hasher: PasswordHasher, issuer: TokenIssuer,
@@ -79,7 +81,7 @@ class PasswordGrant:
     ) -> None:
         self._audit = auditor
         self._users = users
-        self._hasher = hasher
+        self._check = PasswordCheck(hasher, users)
         self._issuer = issuer
         self._limiter = limiter
 
@@ -95,14 +97,14 @@ class PasswordGrant:
             await self._record(audit.RATE_LIMITED, request, username=audit.attempted_name(username))
             raise
         user = await self._users.get_by_username(username)
-        if user is None or not user.is_active:
-            await attempt.hashing(self._hasher.verify_dummy(password))
-            if user is None:  # the raw name might be a password typed in the wrong field
-                await self._record(audit.LOGIN_FAILED, request, username=audit.attempted_name(username), detail="unknown user")
-            else:
-                await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="disabled user")
+        stored = user.password_hash if user is not None and user.is_active else None
+        ok, upgraded = await attempt.hashing(self._check.verify(password, stored))
+        if user is None:  # the raw name might be a password typed in the wrong field
+            await self._record(audit.LOGIN_FAILED, request, username=audit.attempted_name(username), detail="unknown user")
             raise InvalidGrant("Invalid username or password.")
-        ok, upgraded = await attempt.hashing(self._hasher.verify_and_update(password, user.password_hash))
+        if not user.is_active:
+            await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="disabled user")
+            raise InvalidGrant("Invalid username or password.")
         if not ok:
             await self._record(audit.LOGIN_FAILED, request, user_id=user.id, username=user.username, detail="wrong password")
             raise InvalidGrant("Invalid username or password.")

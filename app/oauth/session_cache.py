@@ -5,8 +5,9 @@ change ending sessions) is evicted at once, so here revocation is immediate. Oth
 workers and replicas learn of it in one of two ways:
 
 - The revocation feed (`follow_revocations`, run by the app): every half
-  SESSION_CHECK_INTERVAL_SECONDS one indexed query asks for the sessions revoked in
-  the last minute, and evicts those it has not seen yet. While the feed is current, a
+  SESSION_CHECK_INTERVAL_SECONDS one indexed query asks for the sessions revoked since
+  the previous poll (less an overlap, below), and evicts those it has not seen yet.
+  While the feed is current, a
   session found live is trusted for up to TRUSTED_SECONDS (re-read ahead of that, as
   a safety net), so the database work per process no longer grows with the number of
   active sessions: one query per interval, whatever the traffic.
@@ -16,10 +17,31 @@ workers and replicas learn of it in one of two ways:
   more than the contract's 1 s bound) and then read again; a read that fails is not
   cached, so requests fail closed with 503.
 
-Either way another process sees a revocation within the interval. The window of one
-minute covers transactions that commit later than their `revoked_at` and clocks that
-disagree by less than that (replicas must agree on time anyway: tokens carry `exp`).
-The session's own end is re-checked against the clock on every hit.
+Either way another process sees a revocation within the interval. The session's own
+end is re-checked against the clock on every hit.
+
+What a poll reads, and why nothing is missed. A poll asks for `revoked_at >= since`,
+where `since` is the `now` of the previous successful poll less the overlap (the
+database command timeout, DB_COMMAND_TIMEOUT_SECONDS). A revocation that poll did not
+return had not committed when it read, so it committed after that poll's `now`. Its
+writer stamped `revoked_at` with its own clock just before its statement ran, and the
+statement committed within about the command timeout or failed (the runner bounds each
+operation by it, connecting included, and on PostgreSQL ends one that overruns it, so
+the server rolls its transaction back; the engine bounds each statement by it). So
+`revoked_at` > that `now` − (stamp-to-commit lag + clocks' disagreement) >= `since`
+while the two stay under the overlap. The order in which writers commit does not
+matter: each row's own lag is bounded, however many rows with later stamps committed
+first; this is why the bound is the previous poll's time less the overlap and not the
+newest `revoked_at` seen (a row committed after it with an earlier stamp would be
+missed). A writer stalled beyond the overlap (a SQLite writer queue longer than the
+timeout: a server far past its capacity) is not fed; its session still ends here
+within TRUSTED_SECONDS, when the entry is read again.
+
+So a poll reads what was revoked in the last half interval plus the overlap, whatever
+happened before: after a mass revocation each process reads those rows for the overlap's
+few seconds, then not at all, instead of on every poll for as long as a fixed window
+would hold them. After the feed could not poll, the first poll reaches back to the last
+success or to TRUSTED_SECONDS ago, whichever is later (no older entry is ever trusted).
 """
 
 from __future__ import annotations
@@ -40,7 +62,7 @@ MAX_BATCH_READ = 500  # sessions read in one query (_read_batch)
 MAX_READS = 4  # session queries under way at once: misses wait for the next batch, not a connection each
 MAX_RENEWALS = MAX_BATCH_READ  # background re-reads under way at once (_renew_soon): one query's worth
 TRUSTED_SECONDS = 30.0  # how long a live session is trusted while the feed is current
-FEED_WINDOW = timedelta(minutes=1)  # how far back each feed query looks
+FEED_OVERLAP = timedelta(seconds=10)  # a poll's reach before the previous one (the app passes its command timeout)
 
 log = logging.getLogger("app.sessions")
 
@@ -50,8 +72,10 @@ class CachingSessionStore:
 
     def __init__(
         self, inner: LiveSessions, clock: Clock, interval: float, *, trusted: float = TRUSTED_SECONDS,
-        monotonic: Callable[[], float] = time.monotonic,
+        overlap: timedelta = FEED_OVERLAP, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`overlap`: the longest a revocation may take from its `revoked_at` to its
+        commit, plus the clocks' disagreement (the module's docstring)."""
         self._monotonic = monotonic  # ages of entries (tests pass their own)
         self._inner = inner
         self._clock = clock
@@ -62,6 +86,8 @@ class CachingSessionStore:
         self._epoch = 0  # bumped by every eviction: a read that started before one is not kept
         self._feed_current_until = 0.0  # monotonic; the last feed success + the interval
         self._revoked: dict[str, datetime] = {}  # what the feed has already evicted
+        self._overlap = overlap
+        self._polled_at = clock.now()  # the last successful poll's `now`; no entry is older
         self._renewing = 0
         self._queued: dict[str, asyncio.Future[LiveSession | None]] = {}  # misses for the next batch
         self._queued_now: datetime | None = None  # the latest `now` among them
@@ -117,7 +143,8 @@ class CachingSessionStore:
     async def poll_revocations(self) -> None:
         started = self._monotonic()
         now = self._clock.now()
-        revoked = await self._inner.revoked_since(now - FEED_WINDOW)
+        since = max(self._polled_at, now - timedelta(seconds=self._trusted)) - self._overlap
+        revoked = await self._inner.revoked_since(since)
         fresh = [sid for sid in revoked if sid not in self._revoked]
         if fresh:
             self._epoch += 1  # a read under way may predate one of these revocations
@@ -127,6 +154,7 @@ class CachingSessionStore:
         if len(self._revoked) > len(revoked):  # forget what left the window
             keep = set(revoked)
             self._revoked = {sid: at for sid, at in self._revoked.items() if sid in keep}
+        self._polled_at = max(self._polled_at, now)
         self._feed_current_until = started + self._interval
 
     async def drain(self) -> None:

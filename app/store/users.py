@@ -6,9 +6,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +43,10 @@ class UserStore(Protocol):
     async def create(self, username: str, password_hash: str, scope: str, now: datetime) -> UserRecord: ...
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def hash_outside(self, prefixes: Sequence[str]) -> str | None:
+        """One stored password hash that starts with none of `prefixes`; None if there is none."""
+        ...
 
 
 BY_NAME = select(
@@ -90,6 +95,15 @@ class SqlUserStore:
             await conn.execute(
                 update(users).where(users.c.id == user_id).values(password_hash=password_hash)
             )
+
+    async def hash_outside(self, prefixes: Sequence[str]) -> str | None:
+        """A scan of the user table (no index serves it): app.oauth.password_check asks it
+        once per cost in use, once per process, not per request."""
+        query = select(users.c.password_hash).where(
+            and_(True, *(not_(users.c.password_hash.startswith(p, autoescape=True)) for p in prefixes))
+        ).limit(1)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).scalar()
 
 
 def _record(row: object) -> UserRecord:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -47,17 +48,18 @@ async def from_ip(client: httpx.AsyncClient, peer: tuple[str, int]) -> AsyncIter
 
 
 def count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per password verification that reached the hasher."""
+    """One entry per password check that reached the hasher (a login's or a password change's)."""
     from app.security import passwords
 
     hashed: list[int] = []
-    original = passwords.CryptPasswordHasher.verify_and_update
+    for name in ("check", "verify_and_update"):
+        original = getattr(passwords.CryptPasswordHasher, name)
 
-    async def spy(self: passwords.CryptPasswordHasher, pw: str, h: str) -> tuple[bool, str | None]:
-        hashed.append(1)
-        return await original(self, pw, h)
+        async def spy(self: passwords.CryptPasswordHasher, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            hashed.append(1)
+            return await _original(self, *args, **kw)
 
-    monkeypatch.setattr(passwords.CryptPasswordHasher, "verify_and_update", spy)
+        monkeypatch.setattr(passwords.CryptPasswordHasher, name, spy)
     return hashed
 
 

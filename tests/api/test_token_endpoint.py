@@ -12,7 +12,8 @@ import jwt
 import pytest
 
 from app.store.users import UserRecord
-from tests.support import PASSWORD, TEST_SECRET, bearer, login_pair, password_grant, refresh_grant
+from app.settings import Settings
+from tests.support import PASSWORD, TEST_SECRET, bearer, create_user, login_pair, password_grant, refresh_grant
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -62,23 +63,37 @@ async def test_wrong_password_and_unknown_user_are_indistinguishable(client: htt
     assert dict(wrong.headers) .keys() == dict(unknown.headers).keys()
 
 
-async def test_unknown_user_costs_a_password_verification(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_every_failed_login_pays_the_same_verifications(
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Timing parity by construction: both paths run exactly one argon2 verification."""
+    """Timing parity by construction, counted rather than timed: with a legacy bcrypt
+    hash stored, an unknown user, a wrong password on an argon2id hash and one on the
+    bcrypt hash each verify once at both costs; a right argon2id password at its own."""
+    from passlib.context import CryptContext
+
     from app.security import passwords
 
-    calls: list[str] = []
-    original = passwords.CryptPasswordHasher.verify_and_update
+    bcrypt = CryptContext(schemes=["bcrypt"], bcrypt__rounds=4).hash(PASSWORD)
+    await create_user(settings, "bob", hashed=bcrypt)
+    hasher = passwords.CryptPasswordHasher()
+    verified: list[str | None] = []
+    for name in ("verify", "verify_and_update"):
+        original = getattr(passwords.CryptContext, name)
 
-    async def spy(self: passwords.CryptPasswordHasher, password: str, hashed: str) -> tuple[bool, str | None]:
-        calls.append(hashed.split("$")[1])
-        return await original(self, password, hashed)
+        def spy(self: CryptContext, secret: str, hashed: str, _original: Any = original) -> Any:
+            verified.append(hasher.cost_of(hashed))
+            return _original(self, secret, hashed)
 
-    monkeypatch.setattr(passwords.CryptPasswordHasher, "verify_and_update", spy)
-    await password_grant(client, password="nope")
-    await password_grant(client, username="mallory", password="nope")
-    assert calls == ["argon2id", "argon2id"]
+        monkeypatch.setattr(passwords.CryptContext, name, spy)
+
+    both = sorted([hasher.default_cost, "$2b$04$"])
+    for username in ("mallory", "alice", "bob"):
+        verified.clear()
+        assert (await password_grant(client, username=username, password="nope")).status_code == 400
+        assert sorted(verified) == both  # type: ignore[type-var]
+    verified.clear()
+    assert (await password_grant(client)).status_code == 200
+    assert verified == [hasher.default_cost]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,9 @@ from tests.support import app_client, bearer, login_pair, refresh_grant
 
 pytestmark = [pytest.mark.usefixtures("user"), pytest.mark.sqlite_only]
 
+# The search for the password costs in use (SqlUserStore.hash_outside) scans the user
+# table by design: once per process and cost (app.oauth.password_check), not per request.
+CENSUS = "SELECT user_account.password_hash FROM user_account WHERE"
 # Reading one user's sessions sorts them (bounded by the per-user session cap).
 ALLOWED = ("USE TEMP B-TREE FOR ORDER BY", "SCAN CONSTANT ROW")  # the row of an INSERT … SELECT of binds
 
@@ -82,10 +85,13 @@ async def test_the_request_paths_use_indexes_only(settings: Settings, statements
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             for statement, params in statements.items():
+                if " ".join(statement.split()).startswith(CENSUS):
+                    continue
                 cursor = await raw.execute("EXPLAIN QUERY PLAN " + statement, params)
                 plan = [row[3] for row in await cursor.fetchall()]
                 if bad := problems(plan):
                     found[" ".join(statement.split())[:160]] = bad
     assert found == {}
+    assert any(" ".join(s.split()).startswith(CENSUS) for s in statements)  # the one skipped ran
     assert problems(["SCAN login_session"]) and problems(["LIST SUBQUERY 1"])  # the check itself bites
     assert problems(["SEARCH login_session USING INDEX ix_login_session_revoked_at (revoked_at=?)"])

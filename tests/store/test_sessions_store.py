@@ -5,17 +5,21 @@ compare-and-set, batched liveness reads and the revocation feed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import insert
 
 from app.clock import FrozenClock
 from app.db.engine import make_engine
 from app.db.runner import make_runner
 from app.settings import Settings
 from app.store.attempts import Backoff, Buckets, Claim, SqlAttemptStore
-from app.store.sessions import NewSession, Rotation, SqlSessionStore
+from app.oauth.session_cache import CachingSessionStore
+from app.store import tables
+from app.store.session_admin import SqlSessionAdmin
+from app.store.sessions import LiveSession, NewSession, Rotation, SqlSessionStore
 from app.store.users import UserRecord
 
 
@@ -84,6 +88,59 @@ async def test_revoke_is_idempotent_and_fed(store: SqlSessionStore, user: UserRe
     assert not await store.revoke(session.session_id, clock.now(), "logout")
     assert await store.revoked_since(clock.now() - timedelta(minutes=1)) == [session.session_id]
     assert await store.revoked_since(clock.now() + timedelta(seconds=1)) == []
+
+
+class CountingFeed:
+    """The store as the session cache sees it, counting the rows each poll reads."""
+
+    def __init__(self, inner: SqlSessionStore) -> None:
+        self.inner = inner
+        self.rows: list[int] = []
+
+    async def live_many(self, session_ids: Sequence[str], now: datetime) -> dict[str, LiveSession]:
+        return await self.inner.live_many(session_ids, now)
+
+    async def revoked_since(self, since: datetime) -> list[str]:
+        revoked = await self.inner.revoked_since(since)
+        self.rows.append(len(revoked))
+        return revoked
+
+
+async def test_a_poll_after_a_mass_revocation_reads_what_changed(
+    settings: Settings, store: SqlSessionStore, user: UserRecord, clock: FrozenClock
+) -> None:
+    """10,000 sessions revoked at once are read by the polls within the overlap, then by
+    none; the next revocation is one row. (A fixed window of a minute read all 10,000 on
+    every poll for that minute, in every process.)"""
+    now = clock.now()
+    engine = make_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(tables.sessions), [
+                {"id": f"m{n:031d}", "user_id": user.id, "scope": "read", "created_at": now,
+                 "expires_at": now + timedelta(days=1), "idle_expires_at": now + timedelta(hours=1)}
+                for n in range(10_001)
+            ])
+        feed = CountingFeed(store)
+        overlap = timedelta(seconds=10)
+        cache = CachingSessionStore(feed, clock, 0.5, overlap=overlap)
+        await cache.poll_revocations()
+        last = f"m{10_000:031d}"
+        clock.advance(seconds=0.25)
+        assert await SqlSessionAdmin(engine).end_all(user.id, clock.now(), "admin", keep=last) == 10_000
+        await cache.poll_revocations()
+        assert feed.rows == [0, 10_000]
+        for _ in range(80):  # 20 s of polls every half interval, nothing new
+            clock.advance(seconds=0.25)
+            await cache.poll_revocations()
+        within = overlap // timedelta(seconds=0.25) + 1  # the polls that still reach back to it
+        assert feed.rows[2:] == [10_000] * within + [0] * (80 - within)
+        assert await store.revoke(last, clock.now(), "logout")
+        clock.advance(seconds=0.25)
+        await cache.poll_revocations()
+        assert feed.rows[-1] == 1
+    finally:
+        await engine.dispose()
 
 
 async def test_live_many_reads_any_number_of_sessions(store: SqlSessionStore, user: UserRecord, clock: FrozenClock) -> None:

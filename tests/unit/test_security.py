@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -48,6 +49,41 @@ async def test_weaker_hashes_verify_and_are_upgraded() -> None:
 
 async def test_unreadable_stored_hash_never_matches() -> None:
     assert await CryptPasswordHasher().verify_and_update("pw", "not-a-hash") == (False, None)
+
+
+async def test_a_hashs_cost_is_its_setting(hasher: CryptPasswordHasher) -> None:
+    assert hasher.cost_of(await hasher.hash("pw")) == hasher.default_cost
+    assert hasher.cost_of(CryptContext(schemes=["bcrypt"], bcrypt__rounds=4).hash("pw")) == "$2b$04$"
+    weak_argon = CryptContext(schemes=["argon2"], argon2__memory_cost=1024, argon2__rounds=1).hash("pw")
+    assert hasher.cost_of(weak_argon) == "$argon2id$v=19$m=1024,t=1,p=4$"
+    assert hasher.cost_of("not-a-hash") is None and hasher.cost_of("$2b$12$short") is None
+
+
+async def test_a_failed_check_also_verifies_a_dummy_at_each_cost(
+    hasher: CryptPasswordHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bcrypt_hash = CryptContext(schemes=["bcrypt"], bcrypt__rounds=4).hash("pw")
+    weak = "$argon2id$v=19$m=1024,t=1,p=4$"
+    verified: list[str | None] = []
+    original = CryptContext.verify
+
+    def spy(self: CryptContext, secret: str, hashed: str) -> bool:
+        verified.append(hasher.cost_of(hashed))
+        return bool(original(self, secret, hashed))
+
+    monkeypatch.setattr(CryptContext, "verify", spy)
+    ok, upgraded = await hasher.check("pw", bcrypt_hash, dummies=[weak])
+    assert ok and upgraded is not None and verified == []  # a match stops at its own hash
+    assert await hasher.check("wrong", bcrypt_hash, dummies=[weak, hasher.default_cost]) == (False, None)
+    assert await hasher.check("wrong", None, dummies=[weak]) == (False, None)
+    assert verified == [weak, hasher.default_cost, weak]
+
+
+@pytest.fixture
+def hasher() -> Iterator[CryptPasswordHasher]:
+    hasher = CryptPasswordHasher()
+    yield hasher
+    hasher.close()
 
 
 def test_exp_minus_iat_is_the_lifetime() -> None:

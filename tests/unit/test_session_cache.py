@@ -344,3 +344,44 @@ async def test_at_most_max_reads_queries_at_once_and_the_rest_wait_together() ->
     store.gate.set()
     assert all(r is not None for r in await asyncio.gather(*waiting))
     assert store.reads <= 2 * MAX_READS and sum(len(b) for b in store.batches) == 20
+
+
+class StampedStore(SlowStore):
+    """Revocations with the `revoked_at` their writers stamped, visible once committed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: dict[str, datetime] = {}
+        self.asked: list[datetime] = []
+
+    def commit(self, session_id: str, stamped: datetime) -> None:
+        self.stamps[session_id] = stamped
+        self.revoked.append(session_id)
+
+    async def revoked_since(self, since: datetime) -> list[str]:
+        self.asked.append(since)
+        return [sid for sid, at in self.stamps.items() if at >= since]
+
+
+async def test_a_revocation_that_commits_after_a_later_stamped_one_is_still_fed() -> None:
+    """Commit order is not stamp order: writer A stamps, B stamps later and commits
+    first, the feed sees B, then A commits. The next poll still reaches A's stamp."""
+    store, clock, ticks = StampedStore(), FrozenClock(), Monotonic()
+    c = cache(store, clock, interval=0.5, overlap=timedelta(seconds=2), monotonic=ticks)
+    await c.poll_revocations()
+    for sid in ("a", "b"):
+        assert await c.live(sid, clock.now()) is not None
+    a_stamped = clock.now()
+    clock.advance(seconds=0.25)
+    store.commit("b", clock.now())
+    ticks.now += 0.25
+    await c.poll_revocations()
+    assert await c.live("b", clock.now()) is None
+    assert await c.live("a", clock.now()) is not None
+    clock.advance(seconds=1)
+    store.commit("a", a_stamped)  # 1.25 s after its stamp, earlier than the newest seen
+    ticks.now += 0.25
+    await c.poll_revocations()
+    assert await c.live("a", clock.now()) is None
+    # each poll reaches back to the previous poll's time less the overlap, no further
+    assert store.asked[-1] == clock.now() - timedelta(seconds=1) - timedelta(seconds=2)
