@@ -17,7 +17,7 @@ from app.clock import SystemClock
 from app.db.engine import run_with_engine
 from app.db.runner import run_with_database
 from app.errors import ServiceUnavailable
-from app.db.migrate import upgrade
+from app.db.migrate import schema_problem, upgrade
 from app.oauth.housekeeping import purge
 from app.store.purge import SqlPurger
 from app.security.passwords import CryptPasswordHasher
@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command not in ("migrate", "serve"):  # serve migrates first (CONTRACT §2)
+        problem = schema_problem(settings)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     if args.command == "migrate":
         upgrade(settings.database_url)
         print("database is at the newest schema")
