@@ -10,7 +10,6 @@ import secrets
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import PG_ADMIN_URL
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, wait_until_ok
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -62,19 +61,12 @@ def test_the_readme_postgres_recipe_runs_as_written(names: dict[str, str]) -> No
             ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=admin_env(),
             stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
+        def output() -> str:
+            log.seek(0)
+            return log.read()
+
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    pytest.fail(f"the recipe exited with {proc.returncode}:\n{log.read()}")
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the recipe's server did not become ready in 60 s"
-                time.sleep(0.2)
+            wait_until_ok(f"{base}/readyz", proc, output, seconds=60)
             meta = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=30).json()
             assert meta["issuer"] == "https://auth.example.com"
             # the role owns the schema it migrated: queries run (an unknown user is invalid_grant)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import PASSWORD, ROOT, bearer, free_port, live_server, server_env
+from tests.support import PASSWORD, ROOT, bearer, free_port, live_server, server_env, wait_until_ok
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -85,16 +84,7 @@ def test_uvicorn_factory_writes_json_lines_without_query_values(database_url: st
             cwd=str(ROOT), env=server_env(database_url), stdout=log, stderr=subprocess.STDOUT, text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, output.read_text()
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "server did not become healthy in 30 s"
-                time.sleep(0.1)
+            wait_until_ok(f"{base}/healthz", proc, output.read_text)
             form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
             pair = httpx.post(f"{base}/user/oauth/token", data=form, timeout=30).json()
             r = httpx.get(f"{base}/protected", params=QUERY_SECRETS, timeout=30)
