@@ -1,7 +1,7 @@
 # Slim, non-root image of the token server. The server migrates the database at start.
 FROM python:3.12-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md LICENSE alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
 RUN pip install --no-cache-dir --prefix=/install .

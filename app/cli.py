@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import signal
-import tempfile
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from types import FrameType
 from typing import TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import cli_accounts, cli_trust
+from app import cli_accounts, cli_serve, cli_trust
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
 from app.db.runner import run_with_database
 from app.errors import ServiceUnavailable
-from app.db.migrate import upgrade
-from app.logs import uvicorn_log_config
+from app.db.migrate import schema_problem, upgrade
 from app.oauth.housekeeping import purge
-from app.oauth.keys import key_encryption_key
-from app.oauth.stored_keys import KEK_MISMATCH, check_stored_keys
-from app.security.jwk import HMAC_ALGORITHMS
-from app.security.key_cipher import KeyDecryptionError
-from app.store.signing_keys import SqlKeyStore
 from app.store.purge import SqlPurger
 from app.security.passwords import CryptPasswordHasher
 from app.settings import Settings, load_settings
@@ -59,10 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="delete ended sessions and expired login counters")
     purge.add_argument("--batch-size", type=int, default=1000)
 
-    serve = sub.add_parser("serve", help="migrate, then serve with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    cli_serve.add_parser(sub)
     return parser
 
 
@@ -83,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command not in ("migrate", "serve"):  # serve migrates first (CONTRACT §2)
+        problem = schema_problem(settings)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     if args.command == "migrate":
         upgrade(settings.database_url)
         print("database is at the newest schema")
@@ -96,7 +88,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "purge":
         return _purge(settings, args.batch_size)
     if args.command == "serve":
-        return _serve(settings, args)
+        return cli_serve.serve(settings, args)
     return 2
 
 
@@ -150,52 +142,3 @@ def _purge(settings: Settings, batch_size: int) -> int:
     ))
     print(f"purged {result.sessions} ended sessions and {result.attempts} login-attempt counters")
     return 0
-
-
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    upgrade(settings.database_url)
-    _refuse_unreadable_keys(settings)
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # every worker writes its metrics here and /metrics aggregates them
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authserver-metrics-")
-    # uvicorn drains on SIGTERM, then raises the signal again into the handler it found,
-    # which by default kills the process (status 143) after a clean shutdown. Ours turns
-    # that into exit status 0. (Workers and the --workers supervisor have their own.)
-    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
-    try:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            access_log=False,  # the server's own request line (app.access) has the route template instead
-            log_config=uvicorn_log_config(),  # uvicorn's lines as JSON, as the server's
-            proxy_headers=False,
-            http="app.http_guard:GuardedHTTP",  # bounds on head size, slow clients, connections
-            ws="none",
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
-
-
-def _refuse_unreadable_keys(settings: Settings) -> None:
-    """A wrong JWT_KEY_ENCRYPTION_KEY is a bad setting: one line and a non-zero exit
-    before any worker starts, like the settings errors of load_settings, and not a 500 on
-    every token request. The check only reads, so nothing stored changes."""
-    if settings.jwt_algorithm in HMAC_ALGORITHMS or settings.jwt_private_key_file:
-        return
-    clock = SystemClock()
-    try:
-        run_with_engine(settings, lambda e: check_stored_keys(
-            SqlKeyStore(e), key_encryption_key(settings, e, clock), clock.now()
-        ))
-    except KeyDecryptionError:
-        raise SystemExit(KEK_MISMATCH) from None
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)

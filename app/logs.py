@@ -10,14 +10,15 @@ would log no requests at all. `configure_logging` gives `app` its handler; `serv
 passes uvicorn `uvicorn_log_config()`, and under `uvicorn --factory` configure_logging
 puts the same formatter on the handlers of uvicorn's default configuration, so uvicorn's
 own lines come out as JSON too. A logging configuration of your own (`--log-config`)
-is left as it is, except that uvicorn's access lines never carry a query string:
-/user/_logout may carry a token there.
+is left as it is, except that uvicorn's lines never carry a query string's values
+(`MaskQueryValues`): /user/_logout may carry a token there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 # `color_message` is uvicorn's: its message again, with terminal colours.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_QUERY_LOGGERS = ("uvicorn.access", "uvicorn.asgi")  # the loggers that name query strings
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,22 +53,54 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=True, default=str)
 
 
-class StripQueryString(logging.Filter):
-    """uvicorn's access line names the request's path with its query string
-    (`'%s - "%s %s HTTP/%s" %d'`: client, method, path, version, status). The query
-    string is cut off: a token sent there (/user/_logout accepts one) must reach no log."""
+MASK = "***"
+# A query parameter's name as clients write them; anything else in a name's place (a
+# token sent as `?eyJ…`) is masked as well.
+_QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,39}")
+
+
+def mask_query(query: str) -> str:
+    """`access_token=abc&all=true` → `access_token=***&all=***`: every value masked,
+    whatever its name, since a token, a password, a client secret or a code may come in
+    any parameter (/user/_logout accepts `access_token` there); names stay, so a line
+    still shows what was sent."""
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        shown = name if not name or _QUERY_NAME.fullmatch(name) else MASK
+        parts.append(f"{shown}={MASK}" if equals else shown)
+    return "&".join(parts)
+
+
+class MaskQueryValues(logging.Filter):
+    """uvicorn names a request's query string in two places: its access line
+    (`'%s - "%s %s HTTP/%s" %d'`: client, method, path with query, version, status) and,
+    at `--log-level trace`, the ASGI scope (`uvicorn.asgi`: `'%s [%d] Started scope=%s'`).
+    Both keep the query's names and lose its values, so no token sent in a query string
+    reaches a log (RFC 6750 §5.3: bearer tokens in URLs end up in logs)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
-            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        if not isinstance(args, tuple) or len(args) < 3:
+            return True
+        target = args[2]
+        if isinstance(target, str) and "?" in target:
+            path, _, query = target.partition("?")
+            record.args = (*args[:2], f"{path}?{mask_query(query)}", *args[3:])
+        elif isinstance(target, dict) and target.get("query_string"):
+            raw = target["query_string"]
+            query = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+            scope = {**target, "query_string": mask_query(query).encode("latin-1")}
+            record.args = (*args[:2], scope, *args[3:])
         return True
 
 
 def configure_logging(level: str, stream: TextIO | None = None) -> None:
     """Idempotent (every app of a process shares the loggers): one JSON handler on `app`
     at `level`; JSON on the handlers of uvicorn's default logging configuration; and
-    uvicorn's access lines without their query strings, whatever the configuration."""
+    uvicorn's lines without query values, whatever the configuration: the filter sits on
+    uvicorn's loggers themselves (public `logging` API), so it applies to every handler
+    a `--log-config` of one's own may give them."""
     logger = logging.getLogger("app")
     logger.setLevel(level)
     handler = next((h for h in logger.handlers if isinstance(h, _ServerHandler)), None)
@@ -75,26 +109,28 @@ def configure_logging(level: str, stream: TextIO | None = None) -> None:
         logger.addHandler(handler)
     for name in _UVICORN_LOGGERS:
         _adopt_uvicorn_defaults(logging.getLogger(name), handler.formatter)
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, StripQueryString) for f in access.filters):
-        access.addFilter(StripQueryString())
+    for name in _QUERY_LOGGERS:
+        named = logging.getLogger(name)
+        if not any(isinstance(f, MaskQueryValues) for f in named.filters):
+            named.addFilter(MaskQueryValues())
 
 
 def uvicorn_log_config() -> dict[str, Any]:
     """uvicorn's `log_config` for `serve`: its lines as JSON on stderr, as the server's,
-    and its access lines (when switched on) without query strings."""
+    and its access and ASGI trace lines (when switched on) without query values."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "filters": {"no_query_string": {"()": StripQueryString}},
+        "filters": {"mask_query_values": {"()": MaskQueryValues}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {
-                "handlers": ["stderr"], "level": "INFO", "propagate": False, "filters": ["no_query_string"],
+                "handlers": ["stderr"], "level": "INFO", "propagate": False, "filters": ["mask_query_values"],
             },
+            "uvicorn.asgi": {"filters": ["mask_query_values"]},
         },
     }
 

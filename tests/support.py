@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -112,20 +112,13 @@ def live_server_process(
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        log.seek(0)
+        return log.read()
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy in 30 s")
-            time.sleep(0.1)
+        wait_until_ok(f"{base}/healthz", proc, output)
         yield base, proc
     finally:
         if proc.poll() is None:
@@ -136,6 +129,23 @@ def live_server_process(
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+def wait_until_ok(url: str, proc: subprocess.Popen[str], output: Callable[[], str], *, seconds: float = 30) -> None:
+    """Poll `url` until it answers 200; a process that exits first, or a deadline
+    passed, fails with what the process wrote (`output()`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{output()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer 200 in {seconds:g} s:\n{output()}")
+        time.sleep(0.1)
 
 
 def run(coro: object) -> object:

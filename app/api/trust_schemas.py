@@ -49,3 +49,16 @@ class ServerMetadata(BaseModel):
     introspection_endpoint: str
     grant_types_supported: list[str]
     scopes_supported: list[str]
+    # Extension metadata (RFC 8414 §2 allows more): the session policy a client plans by.
+    refresh_token_rotation: bool = Field(
+        description="Every refresh returns a new refresh token; the presented one is dead from then on."
+    )
+    refresh_token_reuse_grace_seconds: float = Field(
+        description="How long the immediate predecessor of an unused refresh token, presented again, "
+        "gets the same successor pair (a lost response's retry); 0: never."
+    )
+    refresh_token_reuse_detection: str = Field(
+        description="`enforce`: a rotated refresh token presented again revokes its whole session; "
+        "`report`: it is refused and recorded, the session lives on.",
+        examples=["enforce"],
+    )

@@ -38,16 +38,24 @@ def sqlstate_unavailable(code: object) -> bool:
     return isinstance(code, str) and code[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
+def sqlite_file(database_url: str) -> str | None:
+    """The file a SQLite URL names (`sqlite:///./a.db` → `./a.db`), None for an in-memory
+    database or another backend."""
+    if not database_url.startswith("sqlite") or ":///" not in database_url:
+        return None
+    path = database_url.split(":///", 1)[1]
+    if not path or path.startswith(":memory:") or "mode=memory" in path:
+        return None
+    return path.split("?", 1)[0]
+
+
 def private_sqlite_file(database_url: str) -> None:
     """A SQLite database holds password hashes, sessions and, in development, the signing
     secret: it is created readable by its owner alone (its -wal and -shm files take the
     same mode from it), and an existing one readable by others is reported, loudly."""
-    if not database_url.startswith("sqlite"):
+    path = sqlite_file(database_url)
+    if path is None:
         return
-    path = database_url.split(":///", 1)[1] if ":///" in database_url else ""
-    if not path or path.startswith(":memory:") or "mode=memory" in path:
-        return
-    path = path.split("?", 1)[0]
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         return

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import PASSWORD, ROOT, bearer, free_port, live_server, server_env
+from tests.support import PASSWORD, ROOT, bearer, free_port, live_server, server_env, wait_until_ok
 
 pytestmark = pytest.mark.usefixtures("user")
 
@@ -64,43 +63,47 @@ def test_one_json_line_per_request_and_no_secrets(database_url: str, tmp_path: P
     assert audit == ["login_succeeded", "refreshed", "reuse_detected", "login_failed", "login_succeeded", "logout"]
 
 
-def test_uvicorn_factory_writes_json_lines_without_query_strings(database_url: str, tmp_path: Path) -> None:
+QUERY_SECRETS = {name: f"S3CRET-{name}-{index}" for index, name in enumerate(
+    ("token", "refresh_token", "client_secret", "password", "code")
+)}
+
+
+@pytest.mark.parametrize("log_level", ["info", "trace"])
+def test_uvicorn_factory_writes_json_lines_without_query_values(database_url: str, tmp_path: Path, log_level: str) -> None:
     """Started by uvicorn itself, with its default logging configuration and its access
-    log on: its lines come out as JSON too, and the access line of a logout whose token
-    came in the query string names the path alone."""
+    log on (and, at trace level, every ASGI scope logged): its lines come out as JSON
+    too, and a token or secret sent in a query string appears in none of them; the
+    access line names the parameters with their values masked."""
     output = tmp_path / "uvicorn.log"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(output, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)],
+            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port),
+             "--log-level", log_level],
             cwd=str(ROOT), env=server_env(database_url), stdout=log, stderr=subprocess.STDOUT, text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, output.read_text()
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "server did not become healthy in 30 s"
-                time.sleep(0.1)
+            wait_until_ok(f"{base}/healthz", proc, output.read_text)
             form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
             pair = httpx.post(f"{base}/user/oauth/token", data=form, timeout=30).json()
+            r = httpx.get(f"{base}/protected", params=QUERY_SECRETS, timeout=30)
+            assert r.status_code == 401
             r = httpx.post(f"{base}/user/_logout", params={"access_token": pair["access_token"]}, timeout=30)
             assert r.status_code in (200, 204)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     text = output.read_text()
-    for secret in (PASSWORD, pair["access_token"], pair["refresh_token"]):
+    for secret in (PASSWORD, pair["access_token"], pair["refresh_token"], *QUERY_SECRETS.values()):
         assert secret not in text
     every = [json.loads(line) for line in text.splitlines() if line.strip()]  # fails on a line that is not JSON
     assert all({"timestamp", "level", "logger", "message"} <= line.keys() for line in every)
     loggers = {line["logger"] for line in every}
     assert {"uvicorn.error", "uvicorn.access", "app.access", "app.audit"} <= loggers, loggers
+    if log_level == "trace":
+        assert "uvicorn.asgi" in loggers, loggers
     access = [line["message"] for line in every if line["logger"] == "uvicorn.access"]
-    assert any('"POST /user/_logout HTTP/1.1" 200' in message for message in access), access
-    assert not any("?" in message for message in access), access
+    assert any('"POST /user/_logout?access_token=*** HTTP/1.1" 200' in message for message in access), access
+    masked = "&".join(f"{name}=***" for name in QUERY_SECRETS)
+    assert any(f'"GET /protected?{masked} HTTP/1.1" 401' in message for message in access), access

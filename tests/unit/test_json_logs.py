@@ -1,6 +1,7 @@
 """The server's log lines: one JSON object per line with timestamp, level, logger and
 message plus the record's structured fields; uvicorn's lines in the same format; and
-no query string in uvicorn's access lines, where /user/_logout may carry a token."""
+no query value in uvicorn's access and ASGI trace lines, where /user/_logout may carry a
+token."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from app.logs import JsonFormatter, StripQueryString, configure_logging, uvicorn_log_config
+from app.logs import JsonFormatter, MaskQueryValues, configure_logging, mask_query, uvicorn_log_config
 
-LOGGERS = ("app", "uvicorn", "uvicorn.error", "uvicorn.access")
+LOGGERS = ("app", "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 @pytest.fixture
@@ -78,12 +79,32 @@ def test_uvicorns_colour_copy_of_its_message_is_left_out() -> None:
 ACCESS_FORMAT = '%s - "%s %s HTTP/%s" %d'  # uvicorn's access line
 
 
-def test_uvicorns_access_lines_lose_their_query_string() -> None:
-    line = record("uvicorn.access", ACCESS_FORMAT, ("127.0.0.1:5000", "POST", "/user/_logout?access_token=SECRET", "1.1", 200))
-    assert StripQueryString().filter(line)
-    assert line.getMessage() == '127.0.0.1:5000 - "POST /user/_logout HTTP/1.1" 200'
+def test_uvicorns_access_lines_keep_query_names_and_lose_their_values() -> None:
+    line = record("uvicorn.access", ACCESS_FORMAT, ("127.0.0.1:5000", "POST", "/user/_logout?access_token=SECRET&all=true", "1.1", 200))
+    assert MaskQueryValues().filter(line)
+    assert line.getMessage() == '127.0.0.1:5000 - "POST /user/_logout?access_token=***&all=*** HTTP/1.1" 200'
     plain = record("uvicorn.access", ACCESS_FORMAT, ("127.0.0.1:5000", "GET", "/healthz", "1.1", 200))
-    assert StripQueryString().filter(plain) and "/healthz" in plain.getMessage()
+    assert MaskQueryValues().filter(plain) and '"GET /healthz HTTP/1.1"' in plain.getMessage()
+
+
+@pytest.mark.parametrize("name", ["access_token", "token", "refresh_token", "client_secret", "password", "code", "x"])
+def test_every_query_value_is_masked_whatever_its_name(name: str) -> None:
+    assert mask_query(f"{name}=SECRET%20VALUE&{name}=again") == f"{name}=***&{name}=***"
+
+
+def test_a_token_in_a_query_names_place_is_masked_too() -> None:
+    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWJ5dGVz"
+    assert mask_query(f"{jwt_like}&all") == "***&all"
+    assert mask_query(f"{jwt_like}=1") == "***=***"
+
+
+def test_uvicorns_asgi_trace_lines_lose_the_scopes_query_values() -> None:
+    """`--log-level trace` logs each ASGI scope, query string included."""
+    scope = {"type": "http", "path": "/user/_logout", "raw_path": b"/user/_logout", "query_string": b"access_token=SECRET"}
+    line = record("uvicorn.asgi", "%s [%d] Started scope=%s", ("127.0.0.1:5000 - ASGI", 1, scope))
+    assert MaskQueryValues().filter(line)
+    assert "SECRET" not in line.getMessage() and "b'access_token=***'" in line.getMessage()
+    assert scope["query_string"] == b"access_token=SECRET"  # the request's own scope is untouched
 
 
 def test_configure_logging_writes_json_once_however_often_it_is_called(restored: None) -> None:
@@ -107,15 +128,19 @@ def test_uvicorns_default_configuration_is_switched_to_json(restored: None, caps
     logging.getLogger("uvicorn.access").info(
         ACCESS_FORMAT, "127.0.0.1:5000", "POST", "/user/_logout?access_token=SECRET", "1.1", 200
     )
+    asgi = logging.getLogger("uvicorn.asgi")  # what --log-level trace switches on
+    asgi.setLevel(5)
+    asgi.log(5, "%s [%d] Started scope=%s", "ASGI", 1, {"query_string": b"access_token=SECRET"})
     out = capsys.readouterr()
     lines = [json.loads(line) for line in (out.out + out.err).splitlines()]
     assert sorted((line["logger"], line["message"]) for line in lines) == [  # uvicorn's streams: stdout, stderr
-        ("uvicorn.access", '127.0.0.1:5000 - "POST /user/_logout HTTP/1.1" 200'),
+        ("uvicorn.access", '127.0.0.1:5000 - "POST /user/_logout?access_token=*** HTTP/1.1" 200'),
+        ("uvicorn.asgi", "ASGI [1] Started scope={'query_string': b'access_token=***'}"),
         ("uvicorn.error", "Application startup complete."),
     ]
 
 
-def test_a_logging_configuration_of_ones_own_is_kept_but_loses_query_strings(restored: None) -> None:
+def test_a_logging_configuration_of_ones_own_is_kept_but_loses_query_values(restored: None) -> None:
     mine = io.StringIO()
     handler = logging.StreamHandler(mine)
     handler.setFormatter(logging.Formatter("mine: %(message)s"))
@@ -125,7 +150,7 @@ def test_a_logging_configuration_of_ones_own_is_kept_but_loses_query_strings(res
     access.setLevel(logging.INFO)
     configure_logging("INFO", stream=io.StringIO())
     access.info(ACCESS_FORMAT, "127.0.0.1:5000", "GET", "/user/_logout?access_token=SECRET", "1.1", 200)
-    assert mine.getvalue() == 'mine: 127.0.0.1:5000 - "GET /user/_logout HTTP/1.1" 200\n'
+    assert mine.getvalue() == 'mine: 127.0.0.1:5000 - "GET /user/_logout?access_token=*** HTTP/1.1" 200\n'
 
 
 def test_serves_log_config_writes_uvicorns_lines_as_json(restored: None, capsys: pytest.CaptureFixture[str]) -> None:

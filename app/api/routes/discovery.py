@@ -41,6 +41,20 @@ def server_metadata(settings: Settings) -> dict[str, object]:
         "introspection_endpoint_auth_methods_supported": secret_methods,
         "scopes_supported": settings.scopes,
         "service_documentation": base + "/docs",
+        **session_policy(settings),
+    }
+
+
+def session_policy(settings: Settings) -> dict[str, object]:
+    """Extension metadata (RFC 8414 §2: a server may add its own): what a client must
+    know to refresh safely. Rotation is always on (RFC 9700 §4.14.2); the grace window
+    and the reuse mode are the REFRESH_REUSE_* settings. With each token response's
+    `session_expires_in`, a client knows when it must log in again."""
+    grace = settings.refresh_reuse_grace_seconds
+    return {
+        "refresh_token_rotation": True,
+        "refresh_token_reuse_grace_seconds": int(grace) if grace == int(grace) else grace,
+        "refresh_token_reuse_detection": settings.refresh_reuse_detection,
     }
 
 
