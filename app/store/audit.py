@@ -23,6 +23,7 @@ class AuditRecord:
     ip: str | None = None
     user_agent: str | None = None
     detail: str | None = None
+    actor: str | None = None
 
 
 APPEND = insert(events).values({c.name: bindparam(c.name) for c in events.c if c.name != "id"})
