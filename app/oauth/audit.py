@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 from app.clock import Clock
 from app.metrics import count_event
-from app.store.audit import AuditRecord, SqlAuditStore
+from app.store.audit import AuditRecord, AuditStore
 
 log = logging.getLogger("app.audit")
 
@@ -65,7 +65,7 @@ class RequestContext:
 
 
 class Auditor:
-    def __init__(self, store: SqlAuditStore, clock: Clock) -> None:
+    def __init__(self, store: AuditStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,12 @@ class AuditRecord:
     user_agent: str | None = None
     detail: str | None = None
     actor: str | None = None
+
+
+class AuditStore(Protocol):
+    async def append(self, record: AuditRecord) -> None: ...
+
+    async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]: ...
 
 
 APPEND = insert(events).values({c.name: bindparam(c.name) for c in events.c if c.name != "id"})
