@@ -65,7 +65,9 @@ class UserAdmin:
         self._cache = cache
 
     async def user(self, username: str) -> UserRecord:
-        user = await self._users.get_by_username(username)
+        """The whole record (the login's lookup by name leaves out what it does not need)."""
+        found = await self._users.get_by_username(username)
+        user = found and await self._users.get_by_id(found.id)
         if user is None:
             raise NotFound()
         return user
