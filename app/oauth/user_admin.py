@@ -88,7 +88,7 @@ class UserAdmin:
         try:
             user = await self._users.create(name, hashed, scope, self._clock.now())
         except DuplicateUser:
-            raise Conflict("A user of that name exists.") from None
+            raise Conflict("A user of that name already exists.") from None
         await self._audit.record(audit.USER_CREATED, ctx, user_id=user.id, username=user.username,
                                  detail=f"scope: {scope}")
         return user

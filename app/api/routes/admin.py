@@ -38,7 +38,7 @@ UserLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Users per page.
 UserCursor = Annotated[str | None, Query(max_length=20, description="`next_cursor` of the previous page.")]
 NO_USER: dict[int | str, dict[str, object]] = {404: {"description": "No such user."}}
 NO_CLIENT: dict[int | str, dict[str, object]] = {404: {"description": "No such client."}}
-TAKEN: dict[int | str, dict[str, object]] = {409: {"description": "A user of that name exists."}}
+TAKEN: dict[int | str, dict[str, object]] = {409: {"description": "A user of that name already exists."}}
 PUBLIC: dict[int | str, dict[str, object]] = {409: {"description": "A public client has no secret."}}
 ERRORS = error_responses(400, 401, 403, 503)
 
