@@ -330,19 +330,24 @@ async def test_client_actions_validate_audit_and_end_sessions() -> None:
         await admin.reset_secret(public.client_id, ADMIN_CTX)
     with pytest.raises(NotFound):
         await admin.reset_secret("c_unknown", ADMIN_CTX)
-    assert await admin.reset_secret(record.client_id, ADMIN_CTX) != secret
+    fresh = await admin.reset_secret(record.client_id, ADMIN_CTX)
+    assert fresh != secret
 
     registry.sessions[record.client_id] = {"s1"}
-    assert await admin.disable(record.client_id, ADMIN_CTX) == 1
     authenticator = ClientAuthenticator(registry, allow_unregistered=True)
-    for creds in (ClientCredentials(record.client_id, secret), ClientCredentials(record.client_id)):
+    working = (ClientCredentials(record.client_id, fresh), ClientCredentials(public.client_id))
+    assert [(await authenticator.authenticate(c)).registered for c in working] == [True, True]
+    assert await admin.disable(record.client_id, ADMIN_CTX) == 1
+    assert await admin.disable(public.client_id, ADMIN_CTX) == 0
+    for creds in working:
         with pytest.raises(InvalidClient):  # nor can anyone claim its id as an unregistered client
             await authenticator.authenticate(creds)
     await admin.enable(record.client_id, ADMIN_CTX)
+    assert (await authenticator.authenticate(working[0])).registered
     assert await admin.delete(public.client_id, ADMIN_CTX) == 0
     with pytest.raises(NotFound):
         await admin.delete(public.client_id, ADMIN_CTX)
     assert [(r.event, r.actor) for r in trail.records] == [
         ("client_created", "7"), ("client_created", "7"), ("client_secret_reset", "7"), ("client_disabled", "7"),
-        ("client_enabled", "7"), ("client_deleted", "7"),
+        ("client_disabled", "7"), ("client_enabled", "7"), ("client_deleted", "7"),
     ]

@@ -41,6 +41,7 @@ NO_CLIENT: dict[int | str, dict[str, object]] = {404: {"description": "No such c
 TAKEN: dict[int | str, dict[str, object]] = {409: {"description": "A user of that name already exists."}}
 PUBLIC: dict[int | str, dict[str, object]] = {409: {"description": "A public client has no secret."}}
 ERRORS = error_responses(400, 401, 403, 503)
+WITH_BODY = error_responses(400, 401, 403, 413, 503)
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
@@ -84,7 +85,7 @@ async def list_users(admin: Admin, services: ServicesDep, limit: UserLimit = 100
     return UsersOut(users=[_user(u) for u in page.users], next_cursor=page.next_cursor)
 
 
-@router.post("/admin/users", status_code=201, response_model=UserOut, responses=ERRORS | TAKEN,
+@router.post("/admin/users", status_code=201, response_model=UserOut, responses=WITH_BODY | TAKEN,
              openapi_extra=_body(UserCreate))
 async def create_user(admin: Admin, services: ServicesDep, request: Request) -> UserOut:
     data = await _fields(request, UserCreate)
@@ -112,7 +113,7 @@ async def disable_user(username: Username, admin: Admin, services: ServicesDep, 
     return UserDisabled(sessions_ended=await services.user_admin.disable(username, context(request, admin)))
 
 
-@router.put("/admin/users/{username}/scope", response_model=UserChanged, responses=ERRORS | NO_USER,
+@router.put("/admin/users/{username}/scope", response_model=UserChanged, responses=WITH_BODY | NO_USER,
             openapi_extra=_body(ScopeChange))
 async def set_user_scope(username: Username, admin: Admin, services: ServicesDep, request: Request) -> UserChanged:
     """Replaces the user's scopes. Taking one away ends all their sessions (a session
@@ -122,7 +123,7 @@ async def set_user_scope(username: Username, admin: Admin, services: ServicesDep
     return UserChanged(user=_user(user), sessions_ended=ended)
 
 
-@router.put("/admin/users/{username}/password", response_model=SessionsEnded, responses=ERRORS | NO_USER,
+@router.put("/admin/users/{username}/password", response_model=SessionsEnded, responses=WITH_BODY | NO_USER,
             openapi_extra=_body(PasswordSet))
 async def set_user_password(username: Username, admin: Admin, services: ServicesDep, request: Request) -> SessionsEnded:
     """Sets a new password without the current one; every session of the user ends."""
@@ -149,7 +150,7 @@ async def list_clients(admin: Admin, services: ServicesDep) -> list[ClientOut]:
     return [_client(r) for r in await services.client_admin.all()]
 
 
-@router.post("/admin/clients", status_code=201, response_model=ClientCreated, responses=ERRORS,
+@router.post("/admin/clients", status_code=201, response_model=ClientCreated, responses=WITH_BODY,
              openapi_extra=_body(ClientCreate))
 async def create_client(admin: Admin, services: ServicesDep, request: Request, response: Response) -> ClientCreated:
     """A confidential client's secret is in this response only (stored as its hash)."""
