@@ -65,10 +65,11 @@ class UserAdmin:
         self._cache = cache
 
     async def user(self, username: str) -> UserRecord:
-        """The whole record (the login's lookup by name leaves out what it does not need)."""
+        """The whole record (the login's lookup by name leaves out what it does not need).
+        A deleted account's tombstone is no user, even when asked for by its name."""
         found = await self._users.get_by_username(username)
         user = found and await self._users.get_by_id(found.id)
-        if user is None:
+        if user is None or user.username == tombstone_name(user.id):
             raise NotFound()
         return user
 

@@ -253,8 +253,11 @@ async def test_disable_enable_and_delete(admin: UserAdmin, store: MemoryUsers, t
     assert store.users[user.id].username == tombstone_name(user.id)
     with pytest.raises(InvalidRequest):
         valid_username(tombstone_name(user.id))  # no account can be given a tombstone's name
-    with pytest.raises(NotFound):
-        await admin.enable("bob", ADMIN_CTX)
+    for name in ("bob", tombstone_name(user.id)):
+        with pytest.raises(NotFound):
+            await admin.enable(name, ADMIN_CTX)
+        with pytest.raises(NotFound):
+            await admin.set_password(name, "long enough", ADMIN_CTX)
     again = await admin.create("bob", "long enough", "profile", ADMIN_CTX)  # the name is free
     assert again.id != user.id
     assert [r.event for r in trail.records] == [
