@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -20,16 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.cli_accounts import CLI_CONTEXT
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
-from app.oauth import audit
+from app.errors import Conflict, OAuthError, ServiceUnavailable
+from app.oauth.accounts import NotFound
 from app.oauth.audit import Auditor
-from app.oauth.clients import SUPPORTED_GRANTS, new_client_secret, new_registration
-from app.oauth.grants import parse_scope
+from app.oauth.client_admin import ClientAdmin
+from app.oauth.clients import SUPPORTED_GRANTS
+from app.oauth.validation import known_scopes
 from app.oauth.keys import key_encryption_key
 from app.oauth.key_rotation import ACTIVATION_DELAY, rotate_keys
 from app.oauth.stored_keys import KeyPolicy
 from app.security.jwk import HMAC_ALGORITHMS
 from app.security.key_cipher import KeyDecryptionError
-from app.security.tokens import hash_token
 from app.settings import Settings
 from app.store.audit import SqlAuditStore
 from app.store.clients import ClientRecord, SqlClientStore
@@ -72,6 +72,9 @@ def add_parsers(sub: Any) -> None:
     reset.add_argument("client_id")
     remove = client_actions.add_parser("delete", help="delete a client and end every session issued to it")
     remove.add_argument("client_id")
+    disable = client_actions.add_parser("disable", help="refuse a client and end every session issued to it")
+    disable.add_argument("client_id")
+    client_actions.add_parser("enable", help="accept a disabled client again").add_argument("client_id")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -140,51 +143,50 @@ def _describe(key: StoredKey, policy: KeyPolicy) -> dict[str, object]:
 def _clients(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
         for record in _run(settings, lambda e: SqlClientStore(e).all()):
-            print(json.dumps(_registration(record)))
+            print(json.dumps({**_registration(record), "disabled": record.disabled_at is not None}))
         return 0
+    try:
+        return _change_client(settings, args)
+    except NotFound:
+        raise ValueError(f"no client {args.client_id!r}") from None
+    except Conflict:
+        raise ValueError(f"no confidential client {args.client_id!r} (a public client has no secret)") from None
+    except OAuthError as exc:
+        if isinstance(exc, ServiceUnavailable):
+            raise
+        raise ValueError(exc.description) from None
+
+
+def _change_client(settings: Settings, args: argparse.Namespace) -> int:
+    """Through the admin API's domain code (app.oauth.client_admin): the same rules, audited."""
     if args.action == "reset-secret":
-        fresh = new_client_secret()
-        if not _run(settings, lambda e: _reset_secret(e, args.client_id, fresh)):
-            raise ValueError(f"no confidential client {args.client_id!r} (a public client has no secret)")
+        try:
+            fresh = _run(settings, lambda e: _admin(e, settings).reset_secret(args.client_id, CLI_CONTEXT))
+        except NotFound:
+            raise Conflict() from None  # the message is the same: there is no secret to reset
         print(json.dumps({"client_id": args.client_id, "client_secret": fresh}))
-        return 0
-    if args.action == "delete":
-        ended = _run(settings, lambda e: _delete(e, args.client_id))
-        if ended is None:
-            raise ValueError(f"no client {args.client_id!r}")
-        print(json.dumps({"client_id": args.client_id, "deleted": True, "sessions_ended": ended}))
-        return 0
-    scope = parse_scope(args.scope) if args.scope.strip() else []
-    record, secret = new_registration(
-        args.name, confidential=args.confidential, grant_types=args.grant_types.split(),
-        scope=scope or [], now=SystemClock().now(),
-    )
-    _run(settings, lambda e: SqlClientStore(e).create(record))
-    print(json.dumps(_registration(record, secret)))
+    elif args.action in ("delete", "disable"):
+        change = "deleted" if args.action == "delete" else "disabled"
+        ended = _run(settings, lambda e: getattr(_admin(e, settings), args.action)(args.client_id, CLI_CONTEXT))
+        print(json.dumps({"client_id": args.client_id, change: True, "sessions_ended": ended}))
+    elif args.action == "enable":
+        record = _run(settings, lambda e: _admin(e, settings).enable(args.client_id, CLI_CONTEXT))
+        print(json.dumps(_registration(record)))
+    else:
+        record, secret = _run(settings, lambda e: _admin(e, settings).create(
+            args.name, confidential=args.confidential, grant_types=args.grant_types.split(),
+            scope=args.scope, ctx=CLI_CONTEXT,
+        ))
+        print(json.dumps(_registration(record, secret)))
     return 0
 
 
-async def _reset_secret(engine: AsyncEngine, client_id: str, secret: str) -> bool:
-    """Stored as its hash, as at registration; no client request is served with the old
-    one after this commits (client records are read per request, not cached)."""
-    if not await SqlClientStore(engine).replace_secret(client_id, hash_token(secret)):
-        return False
-    await _auditor(engine).record(audit.CLIENT_SECRET_RESET, replace(CLI_CONTEXT, client_id=client_id))
-    return True
-
-
-async def _delete(engine: AsyncEngine, client_id: str) -> int | None:
+def _admin(engine: AsyncEngine, settings: Settings) -> ClientAdmin:
     clock = SystemClock()
-    ended = await SqlClientStore(engine).delete(client_id, clock.now())
-    if ended is not None:
-        await _auditor(engine).record(
-            audit.CLIENT_DELETED, replace(CLI_CONTEXT, client_id=client_id), detail=f"ended {ended} sessions"
-        )
-    return ended
-
-
-def _auditor(engine: AsyncEngine) -> Auditor:
-    return Auditor(SqlAuditStore(engine), SystemClock())
+    return ClientAdmin(
+        store=SqlClientStore(engine), auditor=Auditor(SqlAuditStore(engine), clock), clock=clock,
+        known_scopes=known_scopes(settings.scopes),
+    )
 
 
 def _registration(record: ClientRecord, secret: str | None = None) -> dict[str, object]:

@@ -95,6 +95,16 @@ class InvalidCredentials(OAuthError):
     default_description = "Invalid username or password."
 
 
+class Conflict(OAuthError):
+    """An admin request that would duplicate what exists (a username taken), or asks
+    for what the target cannot do (a new secret for a public client). Not an RFC 6749
+    code: the admin API is no OAuth endpoint."""
+
+    error = "conflict"
+    status_code = 409
+    default_description = "The request conflicts with what is stored."
+
+
 class RateLimited(OAuthError):
     error = "slow_down"
     status_code = 429

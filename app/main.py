@@ -21,7 +21,7 @@ from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi_additions
 from app.api.telemetry import fastapi_telemetry
 from app.api.startup import check_signing_keys, one_line_startup_errors
-from app.api.routes import accounts, discovery, health, introspection, session, tokens
+from app.api.routes import accounts, admin, discovery, health, introspection, session, tokens
 from app.api.services import ServerApp, Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
@@ -45,6 +45,9 @@ from app.store.sessions import SqlSessionStore
 from app.store.users import SqlUserStore
 from app.api.observability import RequestLog
 from app.oauth.accounts import Accounts
+from app.oauth.client_admin import ClientAdmin
+from app.oauth.user_admin import UserAdmin
+from app.oauth.validation import known_scopes
 from app.oauth.session_cache import CachingSessionStore
 from app.oauth.audit import Auditor
 from app.oauth.usage import UsageRecorder
@@ -120,11 +123,11 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             "refresh_token": RefreshTokenGrant(issuer=issuer),
         }
     )
+    client_store = SqlClientStore(engine)
+    scopes = known_scopes(settings.scopes)
     return Services(
         settings=settings, clock=clock, engine=engine, runner=runner, issuer=issuer, grants=grants, keys=keys,
-        clients=ClientAuthenticator(
-            SqlClientStore(engine), allow_unregistered=settings.allow_unregistered_public_clients
-        ),
+        clients=ClientAuthenticator(client_store, allow_unregistered=settings.allow_unregistered_public_clients),
         inspector=TokenInspector(
             issuer=issuer, tokens=store, sessions=store, clock=clock, auditor=auditor,
         ),
@@ -133,6 +136,11 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             users=users, hasher=hasher, sessions=session_admin, auditor=auditor, clock=clock, cache=session_cache,
             limiter=limiter,
         ),
+        user_admin=UserAdmin(
+            users=users, sessions=session_admin, hasher=hasher, auditor=auditor, clock=clock, known_scopes=scopes,
+            cache=session_cache,
+        ),
+        client_admin=ClientAdmin(store=client_store, auditor=auditor, clock=clock, known_scopes=scopes),
         usage=UsageRecorder(session_admin, clock),
         session_cache=session_cache,
         hasher=hasher,
@@ -184,7 +192,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.state.services = app.services = services
     install_error_handlers(app)
-    for router in (session.router, tokens.router, accounts.router, health.router, introspection.router, discovery.router):
+    for router in (
+        session.router, tokens.router, accounts.router, admin.router, health.router, introspection.router,
+        discovery.router,
+    ):
         app.include_router(router)
     install_openapi_additions(app, settings.scopes)
     install_docs(app)

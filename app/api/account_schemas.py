@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SessionOut(BaseModel):
@@ -50,3 +50,4 @@ class AuditEventOut(BaseModel):
     ip: str | None
     user_agent: str | None
     detail: str | None
+    actor: str | None = Field(None, description="Who made an admin change: the admin's `sub`, or `cli`.")

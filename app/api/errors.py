@@ -28,6 +28,7 @@ from app.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from app.oauth.accounts import NotFound
 from app.security.key_cipher import KeyDecryptionError
 
 log = logging.getLogger("app.api")
@@ -98,6 +99,11 @@ async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    """No such user, client or session (for this caller): 404."""
+    return JSONResponse({"error": "not_found"}, status_code=404, headers=dict(NO_STORE))
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(InvalidRequest("The request body or parameters are malformed."))
 
@@ -140,6 +146,7 @@ def install_oauth_error_handler(app: FastAPI) -> None:
 def install_error_handlers(app: FastAPI) -> None:
     install_oauth_error_handler(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(KeyDecryptionError, _undecryptable_key)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)

@@ -15,6 +15,8 @@ from app.oauth.introspection import TokenInspector
 from app.oauth.issuer import TokenIssuer
 from app.oauth.keys import KeyRing
 from app.oauth.accounts import Accounts
+from app.oauth.client_admin import ClientAdmin
+from app.oauth.user_admin import UserAdmin
 from app.oauth.audit import Auditor
 from app.oauth.session_cache import CachingSessionStore
 from app.oauth.usage import UsageRecorder
@@ -38,6 +40,8 @@ class Services:
     inspector: TokenInspector
     users: UserStore
     accounts: Accounts
+    user_admin: UserAdmin
+    client_admin: ClientAdmin
     auditor: Auditor
     usage: UsageRecorder
     session_admin: SqlSessionAdmin

@@ -21,6 +21,11 @@ class User(Base):
     scope: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # A deleted account stays as a tombstone (no name, no password, no scopes, inactive):
+    # its id is never given to another account, so the audit trail keeps pointing at the
+    # right one, and its sessions stay as revoked rows until the purge, so every worker's
+    # revocation feed sees them end and a replayed token is still recognised.
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class LoginSession(Base):
@@ -144,6 +149,9 @@ class OAuthClient(Base):
     grant_types: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # A disabled client authenticates no more; the row stays, so the refresh tokens bound
+    # to it stay bound (a refresh rule that found no client would let anyone claim them).
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class AuditEvent(Base):
@@ -161,6 +169,8 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(512), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # who made an admin change: the admin's `sub` (admin API) or `cli` (python -m app)
+    actor: Mapped[str | None] = mapped_column(String(150), nullable=True)
 
     __table_args__ = (Index("ix_audit_event_at", "at"), Index("ix_audit_event_user_id", "user_id"))
 

@@ -13,14 +13,11 @@ from app.oauth import audit
 from app.oauth.audit import Auditor, RequestContext
 from app.oauth.ratelimit import LoginRateLimiter
 from app.oauth.session_cache import CachingSessionStore
+from app.oauth.validation import valid_password
 from app.security.passwords import PasswordHasher
 from app.security.tokens import is_session_id
 from app.store.session_admin import SessionView, SqlSessionAdmin
 from app.store.users import UserRecord, UserStore
-
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
-
 
 MAX_PAGE = 1000
 
@@ -102,8 +99,7 @@ class Accounts:
         The current password is a guess like a login's, and a stolen access token must
         not buy unlimited ones: the login limits apply (same account and IP counters),
         counted before the hash."""
-        if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
-            raise InvalidRequest(f"The new password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+        valid_password(new)
         if self._limiter is None:
             ok, _ = await self._hasher.verify_and_update(current, user.password_hash)
         else:
@@ -119,21 +115,13 @@ class Accounts:
         if not ok:
             # 400, not 401: the bearer token is fine, and a 401 would make clients drop it
             raise InvalidGrant("The current password is wrong.")
-        await self._users.set_password_hash(user.id, await self._hasher.hash(new))
-        ended = await self._sessions.end_all(user.id, self._clock.now(), "password_changed", keep=keep_session)
+        hashed = await self._hasher.hash(new)
+        ended = await self._sessions.replace_password(
+            user.id, hashed, self._clock.now(), "password_changed", keep=keep_session
+        )
         self._forget(user.id)
         await self._audit.record(audit.PASSWORD_CHANGED, ctx, user_id=user.id, username=user.username,
                                  session_id=keep_session, detail=f"ended {ended} other sessions")
-        return ended
-
-    async def disable_user(self, username: str, ctx: RequestContext) -> int:
-        user = await self._users.get_by_username(username)
-        if user is None:
-            raise NotFound()
-        ended = await self._sessions.disable_user(user.id, self._clock.now())
-        self._forget(user.id)
-        await self._audit.record(audit.USER_DISABLED, ctx, user_id=user.id, username=user.username,
-                                 detail=f"ended {ended} sessions")
         return ended
 
     def _forget(self, user_id: int) -> None:

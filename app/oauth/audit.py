@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 from app.clock import Clock
 from app.metrics import count_event
-from app.store.audit import AuditRecord, SqlAuditStore
+from app.store.audit import AuditRecord, AuditStore
 
 log = logging.getLogger("app.audit")
 
@@ -34,6 +34,15 @@ USER_DISABLED = "user_disabled"
 RATE_LIMITED = "rate_limited"
 CLIENT_SECRET_RESET = "client_secret_reset"
 CLIENT_DELETED = "client_deleted"
+# admin changes (the command line and /admin/...): `actor` says who made them
+USER_CREATED = "user_created"
+USER_ENABLED = "user_enabled"
+USER_DELETED = "user_deleted"
+USER_SCOPE_CHANGED = "user_scope_changed"
+PASSWORD_SET = "password_set"  # by an admin, without the current password
+CLIENT_CREATED = "client_created"
+CLIENT_DISABLED = "client_disabled"
+CLIENT_ENABLED = "client_enabled"
 
 
 def attempted_name(username: str) -> str:
@@ -46,15 +55,17 @@ def attempted_name(username: str) -> str:
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Who is asking, as far as the HTTP edge knows it."""
+    """Who is asking, as far as the HTTP edge knows it. `actor`: the admin making a
+    change (their `sub`, or `cli` for the command line)."""
 
     ip: str | None = None
     user_agent: str | None = None
     client_id: str | None = None
+    actor: str | None = None
 
 
 class Auditor:
-    def __init__(self, store: SqlAuditStore, clock: Clock) -> None:
+    def __init__(self, store: AuditStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
@@ -79,7 +90,7 @@ class Auditor:
         return AuditRecord(
             at=self._clock.now(), event=event, user_id=user_id, username=_clip(username, 150),
             session_id=session_id, client_id=_clip(ctx.client_id, 255), ip=_clip(ctx.ip, 64),
-            user_agent=_clip(ctx.user_agent, 512), detail=detail,
+            user_agent=_clip(ctx.user_agent, 512), detail=detail, actor=_clip(ctx.actor, 150),
         )
 
     def emit(self, record: AuditRecord) -> None:

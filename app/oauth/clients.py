@@ -4,7 +4,9 @@ A registered client is held to its registration: a confidential one must present
 secret (HTTP Basic or form), a public one must not present any, and both are limited to
 the grant types and scopes they were registered with. A client_id we do not know, or
 none at all, is the contract's public client of before the registry: accepted without
-limits while ALLOW_UNREGISTERED_PUBLIC_CLIENTS is true, `invalid_client` otherwise.
+limits while ALLOW_UNREGISTERED_PUBLIC_CLIENTS is true, `invalid_client` otherwise. A
+disabled client is `invalid_client` always: its id names a registration, so nobody may
+claim it as an unregistered one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.errors import InvalidClient
+from app.errors import InvalidClient, InvalidRequest
 from app.security.tokens import hash_token
 from app.store.clients import ClientRecord, ClientStore
 
@@ -75,6 +77,10 @@ class ClientAuthenticator:
     async def authenticate(self, creds: ClientCredentials, *, confidential_only: bool = False) -> Client:
         """Raises InvalidClient for every failure alike, so the reason is not disclosed."""
         record = await self._store.get(creds.client_id) if creds.client_id else None
+        if record is not None and record.disabled_at is not None:
+            # known, so never the unregistered public client; disabled, so no client at all
+            secret_matches(creds.secret or "", None)  # same work as a real check
+            raise InvalidClient()
         if record is None:
             if creds.secret is not None:
                 secret_matches(creds.secret, None)  # same work as a real check
@@ -102,10 +108,10 @@ def new_registration(
 ) -> tuple[ClientRecord, str | None]:
     """A record to store and the secret to show once (None for a public client)."""
     unknown = set(grant_types) - set(SUPPORTED_GRANTS)
-    if unknown:
-        raise ValueError(f"unsupported grant type(s): {' '.join(sorted(unknown))}")
-    if not name or len(name) > 150:
-        raise ValueError("the client name must be 1 to 150 characters")
+    if unknown or not grant_types:
+        raise InvalidRequest(f"The grant types must be some of: {' '.join(SUPPORTED_GRANTS)}.")
+    if not name or len(name) > 150 or name != name.strip() or not name.isprintable():
+        raise InvalidRequest("The client name must be 1 to 150 printable characters, without surrounding spaces.")
     secret = new_client_secret() if confidential else None
     record = ClientRecord(
         client_id=new_client_id(), name=name, secret_hash=hash_token(secret) if secret else None,

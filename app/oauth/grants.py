@@ -17,11 +17,9 @@ from app.oauth.audit import Auditor, RequestContext
 from app.oauth.issuer import IssuedTokens, TokenIssuer
 from app.oauth.password_check import PasswordCheck
 from app.oauth.ratelimit import LoginRateLimiter
+from app.oauth.validation import MAX_PASSWORD, MAX_USERNAME, is_scope_token
 from app.security.passwords import PasswordHasher
 from app.store.users import UserStore
-
-MAX_USERNAME = 150
-MAX_PASSWORD = 1024  # argon2 takes any length, but nobody's password is longer than this
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def parse_scope(scope: str | None) -> list[str] | None:
     if scope is None:
         return None
     parts = scope.split(" ")
-    if any(not p or any(c in '"\\' or not 0x21 <= ord(c) <= 0x7E for c in p) for p in parts):
+    if not all(is_scope_token(p) for p in parts):
         raise InvalidScope("The scope is malformed.")
     return list(dict.fromkeys(parts))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +24,13 @@ class AuditRecord:
     ip: str | None = None
     user_agent: str | None = None
     detail: str | None = None
+    actor: str | None = None
+
+
+class AuditStore(Protocol):
+    async def append(self, record: AuditRecord) -> None: ...
+
+    async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]: ...
 
 
 _FIELDS = [c for c in events.c if c.name != "id"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Update, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
@@ -21,6 +21,7 @@ class ClientRecord:
     grant_types: tuple[str, ...]
     scope: tuple[str, ...]
     created_at: datetime
+    disabled_at: datetime | None = None  # a disabled client authenticates no more
 
     @property
     def confidential(self) -> bool:
@@ -76,17 +77,41 @@ class SqlClientStore:
             gone = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
             if not gone.rowcount:
                 return None
-            ended = await conn.execute(
-                update(sessions)
-                .where(sessions.c.client_id == client_id, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now, revoked_reason="client_deleted")
-            )
+            ended = await conn.execute(_ending(client_id, now, "client_deleted"))
         return int(ended.rowcount or 0)
+
+    async def disable(self, client_id: str, now: datetime) -> int | None:
+        """Disabled, and every live session issued to it ended, in one transaction: the
+        number of sessions ended, or None when no client has that id. The row stays, so
+        its refresh tokens stay bound to a client nobody can authenticate as."""
+        async with write_connection(self._engine) as conn, conn.begin():
+            found = await conn.execute(
+                update(clients).where(clients.c.client_id == client_id)
+                .values(disabled_at=func.coalesce(clients.c.disabled_at, now))
+            )
+            if not found.rowcount:
+                return None
+            ended = await conn.execute(_ending(client_id, now, "client_disabled"))
+        return int(ended.rowcount or 0)
+
+    async def enable(self, client_id: str) -> bool:
+        """False when no client has that id. Sessions ended by the disable stay ended."""
+        stmt = update(clients).where(clients.c.client_id == client_id).values(disabled_at=None)
+        async with write_connection(self._engine) as conn, conn.begin():
+            return bool((await conn.execute(stmt)).rowcount)
+
+
+def _ending(client_id: str, now: datetime, reason: str) -> Update:
+    return (
+        update(sessions)
+        .where(sessions.c.client_id == client_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
 
 
 def _record(row: Any) -> ClientRecord:
     return ClientRecord(
         client_id=row["client_id"], name=row["name"], secret_hash=row["secret_hash"],
         grant_types=tuple(row["grant_types"].split()), scope=tuple(row["scope"].split()),
-        created_at=row["created_at"],
+        created_at=row["created_at"], disabled_at=row["disabled_at"],
     )

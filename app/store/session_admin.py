@@ -1,4 +1,5 @@
-"""Sessions as their owners and admins see them: list, end one, end all, disable a user.
+"""Sessions as their owners and admins see them: list, end one, end all, and the account
+changes that end every session with them (disable, delete, a new password).
 
 Ending is revoking (the rows stay, so a replayed token is still recognised as reuse), and
 every statement names the owner, so one user can never end another's session by id.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Update, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import write_connection
@@ -37,6 +38,16 @@ def _live(now: datetime):  # type: ignore[no-untyped-def]
         sessions.c.expires_at > now,
         sessions.c.idle_expires_at > now,
     )
+
+
+def _ending(user_id: int, now: datetime, reason: str, keep: str | None = None) -> Update:
+    """Revoke every unrevoked session of the user, but `keep`."""
+    stmt = (
+        update(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    return stmt if keep is None else stmt.where(sessions.c.id != keep)
 
 
 class SqlSessionAdmin:
@@ -79,26 +90,33 @@ class SqlSessionAdmin:
             return bool((await conn.execute(stmt)).rowcount)
 
     async def end_all(self, user_id: int, now: datetime, reason: str, *, keep: str | None = None) -> int:
-        stmt = (
-            update(sessions)
-            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-        )
-        if keep is not None:
-            stmt = stmt.where(sessions.c.id != keep)
         async with write_connection(self._engine) as conn, conn.begin():
-            return int((await conn.execute(stmt)).rowcount or 0)
+            return int((await conn.execute(_ending(user_id, now, reason, keep))).rowcount or 0)
 
     async def disable_user(self, user_id: int, now: datetime) -> int:
         """Disable and end every session in one transaction: no window in which a
         disabled user still holds a live session."""
+        return await self._change_ending_sessions(user_id, {"is_active": False}, now, "user_disabled")
+
+    async def delete_user(self, user_id: int, tombstone: str, now: datetime) -> int:
+        """The account becomes a tombstone (app.db.models.User) and every session ends,
+        in one transaction; the name is free for a new account."""
+        values = {"username": tombstone, "password_hash": "!", "scope": "", "is_active": False, "deleted_at": now}
+        return await self._change_ending_sessions(user_id, values, now, "user_deleted")
+
+    async def replace_password(
+        self, user_id: int, password_hash: str, now: datetime, reason: str, *, keep: str | None = None
+    ) -> int:
+        """The new hash and the end of every session but `keep`, in one transaction: no
+        session opened with the old password outlives it."""
+        return await self._change_ending_sessions(user_id, {"password_hash": password_hash}, now, reason, keep=keep)
+
+    async def _change_ending_sessions(
+        self, user_id: int, values: dict[str, object], now: datetime, reason: str, *, keep: str | None = None
+    ) -> int:
         async with write_connection(self._engine) as conn, conn.begin():
-            await conn.execute(update(users).where(users.c.id == user_id).values(is_active=False))
-            result = await conn.execute(
-                update(sessions)
-                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now, revoked_reason="user_disabled")
-            )
+            await conn.execute(update(users).where(users.c.id == user_id).values(values))
+            result = await conn.execute(_ending(user_id, now, reason, keep))
         return int(result.rowcount or 0)
 
     async def touch_many(self, session_ids: list[str], at: datetime) -> None:

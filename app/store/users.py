@@ -25,6 +25,7 @@ class UserRecord:
     password_hash: str
     scope: str
     is_active: bool
+    created_at: datetime | None = None  # not read on the login path
 
 
 class DuplicateUser(Exception):
@@ -47,6 +48,16 @@ class UserStore(Protocol):
     async def hash_outside(self, prefixes: Sequence[str]) -> str | None:
         """One stored password hash that starts with none of `prefixes`; None if there is none."""
         ...
+
+
+class UserDirectory(UserStore, Protocol):
+    """What the admin's user actions need besides a login's lookups."""
+
+    async def page(self, limit: int, after: int | None) -> list[UserRecord]: ...
+
+    async def set_scope(self, user_id: int, scope: str) -> None: ...
+
+    async def enable(self, user_id: int) -> None: ...
 
 
 BY_NAME = select(
@@ -105,6 +116,26 @@ class SqlUserStore:
         async with self._engine.connect() as conn:
             return (await conn.execute(query)).scalar()
 
+    async def page(self, limit: int, after: int | None) -> list[UserRecord]:
+        """Accounts by id (keyset paging: each page one index range), tombstones of
+        deleted accounts left out."""
+        query = select(users).where(users.c.deleted_at.is_(None)).order_by(users.c.id).limit(limit)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_record(row) for row in rows]
+
+    async def set_scope(self, user_id: int, scope: str) -> None:
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(update(users).where(users.c.id == user_id).values(scope=scope))
+
+    async def enable(self, user_id: int) -> None:
+        async with write_connection(self._engine) as conn, conn.begin():
+            await conn.execute(
+                update(users).where(users.c.id == user_id, users.c.deleted_at.is_(None)).values(is_active=True)
+            )
+
 
 def _record(row: object) -> UserRecord:
     m = dict(row)  # type: ignore[call-overload]
@@ -114,4 +145,5 @@ def _record(row: object) -> UserRecord:
         password_hash=m["password_hash"],
         scope=m["scope"] or "",
         is_active=bool(m["is_active"]),
+        created_at=m["created_at"],
     )

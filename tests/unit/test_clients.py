@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.clock import FrozenClock
-from app.errors import InvalidClient, InvalidScope, UnauthorizedClient
+from app.errors import InvalidClient, InvalidRequest, InvalidScope, UnauthorizedClient
 from app.oauth.clients import ANONYMOUS, Client, ClientAuthenticator, ClientCredentials, new_registration
 from app.oauth.grants import Grants, TokenRequest, narrow_scope
 from app.store.clients import ClientRecord
@@ -89,5 +89,5 @@ def test_granted_scope_is_what_both_user_and_client_allow() -> None:
 
 
 def test_registration_refuses_unknown_grant_types() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest):
         new_registration("x", confidential=True, grant_types=["client_credentials"], scope=[], now=FrozenClock().now())

@@ -11,17 +11,17 @@ from app.api.deps import CurrentPrincipal, ServicesDep, require_scopes
 from app.api.errors import NO_STORE
 from app.api.params import client_ip, read_json_object, storable_text, text_param
 from app.api.account_schemas import (
-    AuditEventOut, PasswordChange, PasswordChanged, SessionOut, SessionsOut, UserDisabled,
+    AuditEventOut, PasswordChange, PasswordChanged, SessionOut, SessionsOut,
 )
 from app.api.schemas import error_responses
 from app.errors import InvalidRequest
 from app.oauth.accounts import MAX_PAGE, NotFound, SessionPage
 from app.oauth.audit import RequestContext
 from app.oauth.issuer import Principal
+from app.oauth.validation import ADMIN_SCOPE
 
 router = APIRouter(tags=["sessions"])
 NO_SESSION: dict[int | str, dict[str, object]] = {404: {"description": "No live session of yours has that id."}}
-ADMIN = "admin"
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 Username = Annotated[str, Path(min_length=1, max_length=150), AfterValidator(storable_text)]
 
@@ -35,6 +35,7 @@ def context(request: Request, principal: Principal | None = None) -> RequestCont
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
         client_id=principal.claims.client_id if principal else None,
+        actor=principal.claims.sub if principal else None,
     )
 
 
@@ -90,19 +91,8 @@ async def change_password(principal: CurrentPrincipal, services: ServicesDep, re
     return PasswordChanged(other_sessions_ended=ended)
 
 
-Admin = Annotated[Principal, require_scopes(ADMIN)]
+Admin = Annotated[Principal, require_scopes(ADMIN_SCOPE)]
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "No such user."}}
-
-
-@router.post("/admin/users/{username}/disable", tags=["admin"], response_model=UserDisabled,
-             responses=error_responses(400, 401, 403, 503) | NOT_FOUND)
-async def disable_user(username: Username, admin: Admin, services: ServicesDep, request: Request) -> Response | UserDisabled:
-    """Disables the account and ends all its sessions at once."""
-    try:
-        ended = await services.accounts.disable_user(username, context(request, admin))
-    except NotFound:
-        return _not_found()
-    return UserDisabled(sessions_ended=ended)
 
 
 @router.get("/admin/users/{username}/sessions", tags=["admin"], response_model=SessionsOut,
