@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,6 +25,11 @@ class AuditRecord:
     user_agent: str | None = None
     detail: str | None = None
     actor: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The fields by name, for a statement's binds (shallow: dataclasses.asdict
+        deep-copies every value)."""
+        return dict(vars(self))
 
 
 class AuditStore(Protocol):
@@ -49,7 +54,7 @@ class SqlAuditStore:
 
     async def append(self, record: AuditRecord) -> None:
         async with write_connection(self._engine) as conn, conn.begin():
-            await conn.execute(APPEND, asdict(record))
+            await conn.execute(APPEND, record.row())
 
     async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
         query = select(events).order_by(events.c.id.desc()).limit(limit)

@@ -10,8 +10,8 @@ serialises writers), and a failed commit leaves the token unused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
@@ -156,11 +156,6 @@ CLAIM = (
             successor_pair=bindparam("sealed_pair"))
     .returning(tokens.c.session_id)
 )
-CONFIRM = (
-    update(tokens)
-    .where(tokens.c.token_hash == bindparam("token_hash"), tokens.c.confirmed_at.is_(None))
-    .values(confirmed_at=bindparam("now"))
-)
 INSERT_TOKEN = insert(tokens).values(
     token_hash=bindparam("token_hash"), session_id=bindparam("session_id"),
     issued_at=bindparam("issued_at"), expires_at=bindparam("expires_at"),
@@ -231,10 +226,31 @@ OWNER = (
     .where(sessions.c.id == bindparam("session_id"))
 )
 REVOKED_SINCE = select(sessions.c.id).where(sessions.c.revoked_at >= bindparam("since"))  # ix_login_session_revoked_at
-LIVE_SIZES = (1, 4, 16, 64, 256)  # statements for these list lengths; a batch is padded up to one
+LIST_SIZES = (1, 4, 16, 64, 256)  # statements for these list lengths; a batch is padded up to one
 
 
-@lru_cache(maxsize=len(LIVE_SIZES))
+def in_chunks(values: Sequence[str], name: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """`values` without repeats, as (size, binds `name0` … `name{size-1}`) per chunk: a
+    statement is compiled once per size in LIST_SIZES, and a chunk is padded up to its size
+    by repeating its last value."""
+    pending = list(dict.fromkeys(values))
+    while pending:
+        size = next((s for s in LIST_SIZES if s >= len(pending)), LIST_SIZES[-1])
+        chunk, pending = pending[:size], pending[size:]
+        yield size, {f"{name}{i}": chunk[min(i, len(chunk) - 1)] for i in range(size)}
+
+
+@lru_cache(maxsize=len(LIST_SIZES))
+def confirm_statement(size: int) -> ClauseElement:
+    """The rotations that spent these tokens were answered: one statement per batch."""
+    return (
+        update(tokens)
+        .where(tokens.c.token_hash.in_([bindparam(f"h{i}") for i in range(size)]), tokens.c.confirmed_at.is_(None))
+        .values(confirmed_at=bindparam("now"))
+    )
+
+
+@lru_cache(maxsize=len(LIST_SIZES))
 def live_statement(size: int) -> ClauseElement:
     """Sessions by primary key alone; liveness is checked on the rows. Given `revoked_at
     IS NULL` and a list of ids, SQLite's planner (no statistics: the server never
@@ -271,16 +287,17 @@ class SqlSessionStore:
                   "sealed_pair": r.sealed_pair, "session_id": r.session_id, "refresh_expires_at": r.refresh_expires_at}
         if self._db.writes_with_cte:
             if r.audit is not None:
-                params.update({AUDIT_PREFIX + k: v for k, v in asdict(r.audit).items()})
+                params.update({AUDIT_PREFIX + k: v for k, v in r.audit.row().items()})
             return bool(await self._db.fetch(rotate_at_once(r.audit is not None), params))
         steps = [Step(CLAIM, params), Step(INSERT_SUCCESSOR, params), Step(ROTATE_TOUCH, params)]
         if r.audit is not None:
-            steps.append(Step(APPEND, asdict(r.audit)))
+            steps.append(Step(APPEND, r.audit.row()))
         results = await self._db.transaction(steps, claim=True)
         return bool(results[0])
 
     async def confirm(self, token_hashes: Sequence[str], now: datetime) -> None:
-        await self._db.transaction([Step(CONFIRM, {"token_hash": h, "now": now}) for h in token_hashes])
+        for size, params in in_chunks(token_hashes, "h"):
+            await self._db.fetch(confirm_statement(size), {**params, "now": now})
 
     async def create(self, session: NewSession) -> list[str]:
         """The session, its first refresh token and the audit row, in one transaction;
@@ -299,7 +316,7 @@ class SqlSessionStore:
                                 "issued_at": n.now, "expires_at": n.refresh_expires_at}),
         ]
         if n.audit is not None:
-            steps.append(Step(APPEND, asdict(n.audit)))
+            steps.append(Step(APPEND, n.audit.row()))
         results = await self._db.transaction(steps)
         return [row[0] for row in results[0]] if n.keep_live is not None else []
 
@@ -321,11 +338,7 @@ class SqlSessionStore:
         """The live ones among `session_ids`; an id left out is unknown, ended or its
         user disabled."""
         found: dict[str, LiveSession] = {}
-        ids = list(dict.fromkeys(session_ids))
-        while ids:
-            size = next((s for s in LIVE_SIZES if s >= len(ids)), LIVE_SIZES[-1])
-            chunk, ids = ids[:size], ids[size:]
-            params = {f"id{i}": chunk[min(i, len(chunk) - 1)] for i in range(size)}
+        for size, params in in_chunks(session_ids, "id"):
             for sid, user_id, scope, username, active, revoked_at, expires_at, idle_expires_at in \
                     await self._db.fetch(live_statement(size), params):
                 if revoked_at is None and expires_at > now and idle_expires_at > now and active:

@@ -75,7 +75,8 @@ async def test_the_request_paths_use_indexes_only(settings: Settings, statements
             sessions.INSERT_SESSION,
             sessions.REVOKE, sessions.OWNER, sessions.REVOKED_SINCE, users.BY_NAME, audit.APPEND,
             attempts.LOOK, attempts.HIT, attempts.CLAIM, attempts.KNOW, attempts.RESET, attempts.REFUND, attempts.WITHDRAW,
-            *(sessions.live_statement(size) for size in sessions.LIVE_SIZES),
+            *(sessions.live_statement(size) for size in sessions.LIST_SIZES),
+            *(sessions.confirm_statement(size) for size in sessions.LIST_SIZES),
         ]
         dialect = pysqlite.dialect()
         for statement in hot:
