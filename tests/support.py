@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.clock import Clock, SystemClock
+from app.settings import DEFAULT_ISSUER
 from app.db.models import Base
 from app.settings import Settings
 from app.store.users import SqlUserStore, UserRecord
@@ -79,9 +80,15 @@ async def dump_database_text(url: str) -> str:
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a server or command of the tests. JWT_ISSUER is the default
+    issuer, as several servers on one database need one issuer (the tests' own apps use
+    the default too); `JWT_ISSUER=""` leaves it unset, so that `serve` derives it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "JWT_", "APP_ENV"))}
-    env.update({"DATABASE_URL": database_url, "JWT_SECRET": TEST_SECRET, "PYTHONUNBUFFERED": "1"})
+    env.update({"DATABASE_URL": database_url, "JWT_SECRET": TEST_SECRET, "JWT_ISSUER": DEFAULT_ISSUER,
+                "PYTHONUNBUFFERED": "1"})
     env.update(extra)
+    if not env["JWT_ISSUER"]:
+        del env["JWT_ISSUER"]
     return env
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("user")
 
 
 def test_without_jwt_issuer_the_served_address_is_the_issuer(database_url: str) -> None:
-    with live_server(database_url, workers=2) as base:  # workers build Settings of their own
+    with live_server(database_url, workers=2, JWT_ISSUER="") as base:  # workers build Settings of their own
         assert not base.endswith(":8000")
         meta = httpx.get(f"{base}/.well-known/oauth-authorization-server", timeout=30).json()
         assert meta["issuer"] == base
