@@ -21,6 +21,7 @@ from typing import Any
 from app.clock import SystemClock
 from app.db.engine import run_with_engine
 from app.db.migrate import upgrade
+from app.http_guard import GuardedHTTP
 from app.logs import configure_logging, uvicorn_log_config
 from app.oauth.keys import key_encryption_key
 from app.oauth.stored_keys import KEK_MISMATCH, check_stored_keys
@@ -97,7 +98,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=False,  # the server's own request line (app.access) has the route template instead
             log_config=uvicorn_log_config(),  # uvicorn's lines as JSON, as the server's
             proxy_headers=False,
-            http="app.http_guard:GuardedHTTP",  # bounds on head size, slow clients, connections
+            http=GuardedHTTP,  # bounds on head size, slow clients, connections (app.http_guard)
             ws="none",
         )
     finally:

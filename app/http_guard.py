@@ -285,7 +285,7 @@ def limits_from_settings() -> Limits:
 
 
 class GuardedHTTP(Guard):
-    """The protocol `serve` gives uvicorn (`http="app.http_guard:GuardedHTTP"`): uvicorn's
+    """The protocol `serve` gives uvicorn (`http=GuardedHTTP`): uvicorn's
     own HTTP protocol, built with the arguments uvicorn passes, behind a `Guard` with the
     limits of this process's settings. Every worker process reads its own."""
 
