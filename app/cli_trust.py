@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli_accounts import CLI_CONTEXT
 from app.clock import SystemClock
-from app.db.engine import run_with_engine
+from app.db.runner import Runner, run_with_database
 from app.errors import Conflict, OAuthError, ServiceUnavailable
 from app.oauth.accounts import NotFound
 from app.oauth.audit import Auditor
@@ -110,7 +110,7 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
         delay = timedelta(seconds=args.activate_in)
         rotation = _run(
             settings,
-            lambda e: rotate_keys(SqlKeyStore(e), key_encryption_key(settings, e, clock), policy, clock, delay),
+            lambda e, r: rotate_keys(SqlKeyStore(e), key_encryption_key(settings, e, clock), policy, clock, delay),
         )
         print(json.dumps({
             "kid": rotation.new.kid, "algorithm": rotation.new.algorithm,
@@ -118,7 +118,7 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
             "verifying": [_describe(k, policy) for k in rotation.verifying], "retired": rotation.retired,
         }))
         return 0
-    for key in _run(settings, lambda e: SqlKeyStore(e).all()):
+    for key in _run(settings, lambda e, r: SqlKeyStore(e).all()):
         print(json.dumps(_describe(key, policy)))
     return 0
 
@@ -142,7 +142,7 @@ def _describe(key: StoredKey, policy: KeyPolicy) -> dict[str, object]:
 
 def _clients(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
-        for record in _run(settings, lambda e: SqlClientStore(e).all()):
+        for record in _run(settings, lambda e, r: SqlClientStore(e, r).all()):
             print(json.dumps({**_registration(record), "disabled": record.disabled_at is not None}))
         return 0
     try:
@@ -161,19 +161,19 @@ def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     """Through the admin API's domain code (app.oauth.client_admin): the same rules, audited."""
     if args.action == "reset-secret":
         try:
-            fresh = _run(settings, lambda e: _admin(e, settings).reset_secret(args.client_id, CLI_CONTEXT))
+            fresh = _run(settings, lambda e, r: _admin(e, r, settings).reset_secret(args.client_id, CLI_CONTEXT))
         except NotFound:
             raise Conflict() from None  # the message is the same: there is no secret to reset
         print(json.dumps({"client_id": args.client_id, "client_secret": fresh}))
     elif args.action in ("delete", "disable"):
         change = "deleted" if args.action == "delete" else "disabled"
-        ended = _run(settings, lambda e: getattr(_admin(e, settings), args.action)(args.client_id, CLI_CONTEXT))
+        ended = _run(settings, lambda e, r: getattr(_admin(e, r, settings), args.action)(args.client_id, CLI_CONTEXT))
         print(json.dumps({"client_id": args.client_id, change: True, "sessions_ended": ended}))
     elif args.action == "enable":
-        record = _run(settings, lambda e: _admin(e, settings).enable(args.client_id, CLI_CONTEXT))
+        record = _run(settings, lambda e, r: _admin(e, r, settings).enable(args.client_id, CLI_CONTEXT))
         print(json.dumps(_registration(record)))
     else:
-        record, secret = _run(settings, lambda e: _admin(e, settings).create(
+        record, secret = _run(settings, lambda e, r: _admin(e, r, settings).create(
             args.name, confidential=args.confidential, grant_types=args.grant_types.split(),
             scope=args.scope, ctx=CLI_CONTEXT,
         ))
@@ -181,10 +181,10 @@ def _change_client(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin(engine: AsyncEngine, settings: Settings) -> ClientAdmin:
+def _admin(engine: AsyncEngine, runner: Runner, settings: Settings) -> ClientAdmin:
     clock = SystemClock()
     return ClientAdmin(
-        store=SqlClientStore(engine), auditor=Auditor(SqlAuditStore(engine), clock), clock=clock,
+        store=SqlClientStore(engine, runner), auditor=Auditor(SqlAuditStore(engine), clock), clock=clock,
         known_scopes=known_scopes(settings.scopes),
     )
 
@@ -203,5 +203,5 @@ def _registration(record: ClientRecord, secret: str | None = None) -> dict[str, 
     return body
 
 
-def _run(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    return run_with_engine(settings, action)
+def _run(settings: Settings, action: Callable[[AsyncEngine, Runner], Awaitable[T]]) -> T:
+    return run_with_database(settings, action)

@@ -123,7 +123,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
             "refresh_token": RefreshTokenGrant(issuer=issuer),
         }
     )
-    client_store = SqlClientStore(engine)
+    client_store = SqlClientStore(engine, runner)
     scopes = known_scopes(settings.scopes)
     return Services(
         settings=settings, clock=clock, engine=engine, runner=runner, issuer=issuer, grants=grants, keys=keys,

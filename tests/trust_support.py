@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from app.clock import FrozenClock
 from app.db.engine import make_engine
+from app.db.runner import make_runner
 from app.oauth.clients import new_registration
 from app.oauth.keys import key_encryption_key
 from app.oauth.key_rotation import Rotation, rotate_keys
@@ -26,9 +27,11 @@ async def register_client(
         now=(clock or FrozenClock()).now(),
     )
     engine = make_engine(settings)
+    runner = make_runner(settings, engine)
     try:
-        await SqlClientStore(engine).create(record)
+        await SqlClientStore(engine, runner).create(record)
     finally:
+        await runner.close()
         await engine.dispose()
     return record, secret
 
