@@ -167,7 +167,8 @@ class Guard(asyncio.Protocol):
         self.head_done = False
         self.head_bytes = 0
         self.tail = b""  # the last bytes of the head so far, to find HEAD_END across reads
-        self.timers: list[asyncio.TimerHandle] = []
+        self.started = 0.0  # loop time of the exchange's start
+        self.timer: asyncio.TimerHandle | None = None  # at or before the exchange's next deadline
         self.refused = False
 
     # asyncio.Protocol
@@ -208,7 +209,7 @@ class Guard(asyncio.Protocol):
         return self.inner.eof_received() if self.admitted else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timers()
+        self._cancel_timer()
         if self.admitted:
             self.admitted = False
             self.connections.release(self.peer)
@@ -224,43 +225,56 @@ class Guard(asyncio.Protocol):
 
     # the exchange
     def _start_exchange(self) -> None:
+        """One timer per connection, not one per request: an answer leaves it armed, and
+        when it fires it looks at the exchange of that moment (`_check_time`). A new
+        exchange re-arms it only when it would fire after the new head's deadline."""
         self.pending, self.head_done, self.head_bytes, self.tail = True, False, 0, b""
         loop = asyncio.get_running_loop()
-        self.timers = [
-            loop.call_later(self.limits.header_timeout, self._head_late),
-            loop.call_later(self.limits.request_timeout, self._request_late),
-        ]
+        self.started = loop.time()
+        deadline = self.started + min(self.limits.header_timeout, self.limits.request_timeout)
+        if self.timer is None or self.timer.when() > deadline:
+            self._cancel_timer()
+            self.timer = loop.call_at(deadline, self._check_time)
 
     def _answered(self) -> None:
-        if self.pending:
-            self.pending = False
-            self._cancel_timers()
+        self.pending = False
 
-    def _cancel_timers(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        self.timers = []
-
-    def _head_late(self) -> None:
-        if self.pending and not self.head_done:
-            self._refuse("408 Request Timeout",
-                         f"the request head took longer than {self.limits.header_timeout:g} s")
-
-    def _request_late(self) -> None:
-        if self.pending and self.transport is not None:
+    def _check_time(self) -> None:
+        self.timer = None
+        if not self.pending or self.transport is None:
+            return  # answered: the next exchange arms the timer again
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        request_deadline = self.started + self.limits.request_timeout
+        if now >= request_deadline:
             self.transport.close()
+            return
+        deadline = request_deadline
+        if not self.head_done:
+            head_deadline = self.started + self.limits.header_timeout
+            if now >= head_deadline:
+                self._refuse("408 Request Timeout",
+                             f"the request head took longer than {self.limits.header_timeout:g} s")
+                return
+            deadline = min(deadline, head_deadline)
+        self.timer = loop.call_at(deadline, self._check_time)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def _refuse(self, status: str, description: str) -> None:
         """Answer, then close gently: closing with unread bytes in the socket would make the
         kernel reset the connection, and the client could lose the answer. So the answer
         and a FIN go out first, and what the client still sends is dropped for a moment."""
         assert self.transport is not None
-        self._cancel_timers()
+        self._cancel_timer()
         self.pending, self.refused = False, True
         self.transport.write(_answer(status, description))
         if self.transport.can_write_eof():
             self.transport.write_eof()
-        self.timers = [asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)]
+        self.timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
 
 
 def limits_from_settings() -> Limits:

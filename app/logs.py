@@ -16,11 +16,12 @@ is left as it is, except that uvicorn's lines never carry a query string's value
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+import time
 from typing import Any, TextIO
 
 # The attributes every LogRecord has; anything else on a record came as `extra=`.
@@ -34,23 +35,40 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (a message or traceback with newlines is
     escaped inside its string)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "timestamp": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name, value in record.__dict__.items():
-            if name not in _STANDARD and name not in line:
-                line[name] = value
+        fields = record.__dict__
+        for name in fields.keys() - _STANDARD:
+            line.setdefault(name, fields[name])
         if record.exc_info:
             line.setdefault("exception", self.formatException(record.exc_info))
         elif record.exc_text:
             line.setdefault("exception", record.exc_text)
         if record.stack_info:
             line.setdefault("stack", self.formatStack(record.stack_info))
-        return json.dumps(line, ensure_ascii=True, default=str)
+        return _encode(line)
+
+    def _timestamp(self, created: float) -> str:
+        """UTC, ISO 8601, milliseconds: `2026-01-31T12:00:00.123+00:00`. The text of the
+        second is kept: the lines of a second share it."""
+        second = int(created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
+
+
+_encode = json.JSONEncoder(ensure_ascii=True, default=str).encode
 
 
 MASK = "***"
@@ -136,11 +154,44 @@ def uvicorn_log_config() -> dict[str, Any]:
 
 
 class _ServerHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler configure_logging installs (a class of its own, to find it again)."""
+    """The handler configure_logging installs. A record logged on a thread that runs an
+    asyncio loop is formatted and written with the others of the same loop iteration, by
+    a callback the loop runs once the iteration's ready callbacks are done
+    (`loop.call_soon`): the line is out before the loop waits for anything again, and a
+    burst of requests costs one write. A record logged anywhere else (start-up, another
+    thread) is written at once, after any that wait."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self.setFormatter(JsonFormatter())
+        self._waiting: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            super().emit(record)
+            return
+        self._waiting.append(record)
+        if len(self._waiting) == 1:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            waiting, self._waiting = self._waiting, []
+            lines = []
+            for record in waiting:
+                try:
+                    lines.append(self.format(record) + self.terminator)
+                except Exception:
+                    self.handleError(record)
+            if lines:
+                try:
+                    self.stream.write("".join(lines))
+                except Exception:
+                    self.handleError(waiting[-1])
+            super().flush()
 
 
 def _adopt_uvicorn_defaults(logger: logging.Logger, formatter: logging.Formatter | None) -> None:

@@ -193,7 +193,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.services = app.services = services
     install_error_handlers(app)
     for router in (
-        session.router, tokens.router, accounts.router, admin.router, health.router, introspection.router,
+        session.router, session.hot, tokens.router, accounts.router, admin.router, health.router, introspection.router,
         discovery.router,
     ):
         app.include_router(router)

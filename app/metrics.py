@@ -33,11 +33,18 @@ ACTIVE_SESSIONS = Gauge(
 )
 
 
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(method: str, route: str, status: int, duration: float) -> None:
     """One finished request (app.api.observability): `route` is the template, so the
-    label values stay bounded."""
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(route).observe(duration)
+    label values stay bounded. The labelled series are looked up once per label values
+    and kept (`labels()` validates and locks on every call)."""
+    series = _series.get((method, route, status))
+    if series is None:
+        series = _series[(method, route, status)] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(route))
+    series[0].inc()
+    series[1].observe(duration)
 
 
 def count_event(event: str) -> None:

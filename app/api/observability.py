@@ -80,7 +80,12 @@ class RequestLog:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             observe_request(method, route, status, duration)
             if log.isEnabledFor(logging.INFO):
-                log.info("%s %s %s", method, route, status, extra=_fields(request_id, method, route, status, duration, state))
+                # Logger.info without its search of the stack for the caller's source line,
+                # which the line does not show
+                log.handle(log.makeRecord(
+                    log.name, logging.INFO, __file__, 0, "%s %s %s", (method, route, status), None,
+                    extra=_fields(request_id, method, route, status, duration, state),
+                ))
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import ACCESS_TOKEN_SECURITY, REFRESH_TOKEN_SECURITY, CurrentPrincipal, ServicesDep, authenticate
 from app.api.errors import NO_STORE
+from app.api.request_route import RequestRoute
 from app.api.params import bearer_token, client_ip, read_params
 from app.api.responses import Rendered, render
 from app.oauth.audit import RequestContext
@@ -17,6 +18,7 @@ from app.api.schemas import LogoutResponse, Me, ProtectedResponse, error_respons
 from app.errors import InvalidRequest, InvalidToken, MissingToken
 
 router = APIRouter()
+hot = APIRouter(route_class=RequestRoute)  # endpoints that read their request themselves
 
 
 async def _logout_token(request: Request) -> str:
@@ -67,7 +69,7 @@ async def logout(
     return JSONResponse({"logged_out": True}, headers=dict(NO_STORE))
 
 
-@router.get(
+@hot.get(
     "/protected", tags=["session"], response_model=ProtectedResponse, responses=error_responses(401, 503),
     openapi_extra=ACCESS_TOKEN_SECURITY,
 )

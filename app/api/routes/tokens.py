@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.deps import REFRESH_TOKEN_SECURITY, ServicesDep, read_refresh_token
+from app.api.deps import REFRESH_TOKEN_SECURITY, read_refresh_token
+from app.api.request_route import RequestRoute
 from app.api.services import services_of
 from app.api.errors import NO_STORE
 from app.api.params import (
@@ -17,7 +18,7 @@ from app.errors import InvalidCredentials, InvalidGrant, InvalidRequest, Invalid
 from app.oauth.grants import TokenRequest
 from app.oauth.issuer import IssuedTokens
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=RequestRoute)  # each endpoint reads its request itself
 
 
 _NO_STORE = header_tuples(NO_STORE)
@@ -55,7 +56,7 @@ def _request_body(model: type[TokenForm] | type[LoginRequest], *types: str) -> d
     openapi_extra=_request_body(TokenForm, "application/x-www-form-urlencoded", "application/json"),
 )
 async def token_endpoint(request: Request) -> Response:
-    services = services_of(request)  # a hot path: the request alone, no dependency to solve
+    services = services_of(request)
     params = await read_params(request)
     client = await services.clients.authenticate(client_credentials(request, params))
     grant_type = params.get("grant_type")
@@ -84,10 +85,11 @@ async def token_endpoint(request: Request) -> Response:
     summary="Log in with a JSON username and password",
     openapi_extra=_request_body(LoginRequest, "application/json"),
 )
-async def login(request: Request, services: ServicesDep) -> Response:
+async def login(request: Request) -> Response:
     """The client is authenticated as on the token endpoint (HTTP Basic, or `client_id`
     and `client_secret` in the JSON body), by the same rule: none, or an unknown one, is
     accepted only while ALLOW_UNREGISTERED_PUBLIC_CLIENTS is true."""
+    services = services_of(request)
     data = read_json_object(await request.body())
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
@@ -127,7 +129,7 @@ async def refresh(request: Request) -> Response:
     the body (`client_id`, and `client_secret` when confidential; form or JSON), checked
     by the token endpoint's rule. Every failure, the client's too, is the contract's 401
     `invalid_token`, and none of them spends the token."""
-    token = read_refresh_token(request)  # a hot path, as the token endpoint: no dependency
+    token = read_refresh_token(request)
     services = services_of(request)
     try:
         params = await read_params(request)
