@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import sys
 import time
@@ -59,16 +60,28 @@ class JsonFormatter(logging.Formatter):
         return _encode(line)
 
     def _timestamp(self, created: float) -> str:
-        """UTC, ISO 8601, milliseconds: `2026-01-31T12:00:00.123+00:00`. The text of the
-        second is kept: the lines of a second share it."""
-        second = int(created)
+        """UTC, ISO 8601, milliseconds: `2026-01-31T12:00:00.123+00:00`, as
+        `datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")`
+        writes it (rounded to the microsecond, then cut). The text of the second is kept:
+        the lines of a second share it."""
+        fraction, whole = math.modf(created)
+        second, micros = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
         if second != self._second:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._second_text}.{int((created - second) * 1000):03d}+00:00"
+        return f"{self._second_text}.{micros // 1000:03d}+00:00"
 
 
 _encode = json.JSONEncoder(ensure_ascii=True, default=str).encode
+
+
+def log_fields(logger: logging.Logger, level: int, message: str, args: tuple[object, ...], fields: dict[str, Any]) -> None:
+    """`logger.log(level, message, *args, extra=fields)` without the search of the stack
+    for the caller's source line, which the server's lines do not show: what
+    `Logger.log` does, through the public `Logger.makeRecord` and `Logger.handle`, with
+    the source unknown, as logging has it when it cannot find one."""
+    if logger.isEnabledFor(level):
+        logger.handle(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, args, None, extra=fields))
 
 
 MASK = "***"

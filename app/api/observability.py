@@ -36,6 +36,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.limits import MAX_BODY_BYTES, counting, declared_too_large, reject
+from app.logs import log_fields
 from app.metrics import observe_request
 
 log = logging.getLogger("app.access")
@@ -108,13 +109,7 @@ def _report(request_id: str, method: str, route_object: Any, status: int, durati
         method = "OTHER"
     route = getattr(route_object, "path", None) or "unmatched"
     observe_request(method, route, status, duration)
-    if log.isEnabledFor(logging.INFO):
-        # Logger.info without its search of the stack for the caller's source line, which
-        # the line does not show
-        log.handle(log.makeRecord(
-            log.name, logging.INFO, __file__, 0, "%s %s %s", (method, route, status), None,
-            extra=_fields(request_id, method, route, status, duration, state),
-        ))
+    log_fields(log, logging.INFO, "%s %s %s", (method, route, status), _fields(request_id, method, route, status, duration, state))
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})

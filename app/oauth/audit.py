@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, fields
 
 from app.clock import Clock
+from app.logs import log_fields
 from app.metrics import count_event
 from app.store.audit import AuditRecord, AuditStore
 
@@ -96,7 +97,7 @@ class Auditor:
     def emit(self, record: AuditRecord) -> None:
         """Count and log a stored event."""
         count_event(record.event)
-        log.info("audit %s", record.event, extra={"audit": record.event, **_loggable(record)})
+        log_fields(log, logging.INFO, "audit %s", (record.event,), {"audit": record.event, **_loggable(record)})
 
     async def tail(self, limit: int = 100, *, user_id: int | None = None, event: str | None = None) -> list[AuditRecord]:
         return await self._store.tail(limit, user_id=user_id, event=event)

@@ -161,3 +161,46 @@ def test_serves_log_config_writes_uvicorns_lines_as_json(restored: None, capsys:
     assert [(line["logger"], line["level"]) for line in lines] == [("uvicorn.error", "INFO"), ("uvicorn.access", "INFO")]
     assert lines[0]["message"] == "Uvicorn running on http://127.0.0.1:8000"
     assert "SECRET" not in json.dumps(lines)
+
+
+def test_the_timestamp_is_utc_to_the_millisecond_whatever_the_second_before() -> None:
+    formatter = JsonFormatter()
+    stamps = []
+    for created in (1769860800.123, 1769860800.9999, 1769860801.0):  # 2026-01-31T12:00:00Z and after
+        line = record()
+        line.created = created
+        stamps.append(json.loads(formatter.format(line))["timestamp"])
+    assert stamps == ["2026-01-31T12:00:00.123+00:00", "2026-01-31T12:00:00.999+00:00", "2026-01-31T12:00:01.000+00:00"]
+
+
+def test_log_fields_logs_as_logger_log_would(restored: None) -> None:
+    from app.logs import log_fields
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    log_fields(logging.getLogger("app.audit"), logging.INFO, "audit %s", ("refreshed",), {"audit": "refreshed"})
+    log_fields(logging.getLogger("app.audit"), logging.DEBUG, "below the level", (), {"x": 1})
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["message"] == "audit refreshed" and line["audit"] == "refreshed" and line["level"] == "INFO"
+
+
+async def test_lines_logged_in_a_loop_iteration_are_written_together_when_it_ends(restored: None) -> None:
+    import asyncio
+
+    class Writes(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def write(self, text: str) -> int:
+            self.calls += 1
+            return super().write(text)
+
+    stream = Writes()
+    configure_logging("INFO", stream=stream)
+    for n in range(3):
+        logging.getLogger("app.access").info("request %d", n)
+    assert stream.getvalue() == ""  # not yet: the loop has not finished this iteration
+    await asyncio.sleep(0)
+    assert [json.loads(text)["message"] for text in stream.getvalue().splitlines()] == ["request 0", "request 1", "request 2"]
+    assert stream.calls == 1
