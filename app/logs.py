@@ -75,6 +75,14 @@ class JsonFormatter(logging.Formatter):
 _encode = json.JSONEncoder(ensure_ascii=True, default=str).encode
 
 
+def flush_logs() -> None:
+    """Write the lines still waiting for their loop iteration to end: the server calls
+    it as it stops, since a `--workers` process ends without Python's exit handlers
+    (`logging.shutdown`)."""
+    for handler in logging.getLogger("app").handlers:
+        handler.flush()
+
+
 def log_fields(logger: logging.Logger, level: int, message: str, args: tuple[object, ...], fields: dict[str, Any]) -> None:
     """`logger.log(level, message, *args, extra=fields)` without the search of the stack
     for the caller's source line, which the server's lines do not show: what

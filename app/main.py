@@ -25,7 +25,7 @@ from app.api.routes import accounts, admin, discovery, health, introspection, se
 from app.api.services import ServerApp, Services
 from app.clock import Clock, SystemClock
 from app.db.engine import make_engine
-from app.logs import configure_logging
+from app.logs import configure_logging, flush_logs
 from app.oauth.housekeeping import purge_forever
 from app.oauth.grants import Grants, PasswordGrant, RefreshTokenGrant
 from app.oauth.issuer import Lifetimes, TokenIssuer
@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 with suppress(asyncio.CancelledError):
                     await task  # its query ends before the connections close
         await services.aclose()
+        flush_logs()
 
     app = ServerApp(
         title="authserver",

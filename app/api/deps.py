@@ -2,10 +2,10 @@
 `require_scopes(...)` and `refresh_token_required` (after the fastjwt style), plus access
 to the wiring.
 
-A route that takes only `request: Request` calls `authenticate` or `read_refresh_token`
-itself and declares its security with `openapi_extra` (`ACCESS_TOKEN_SECURITY`,
-`REFRESH_TOKEN_SECURITY`): the same checks and the same OpenAPI document, without a
-dependency for FastAPI to solve on every request."""
+A route that takes only `request: Request` (a `RequestRoute`, app.api.request_route)
+calls `authenticate` or `read_refresh_token` itself and declares its security with
+`openapi_extra` (`ACCESS_TOKEN_SECURITY`, `REFRESH_TOKEN_SECURITY`): the same checks and
+the same OpenAPI document, without a dependency for FastAPI to solve on every request."""
 
 # No `from __future__ import annotations` in this module: some FastAPI releases (0.115
 # among them) cannot resolve the string annotations of a callable instance's `__call__`

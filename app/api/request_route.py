@@ -22,8 +22,9 @@ from fastapi.routing import APIRoute
 
 
 class RequestRoute(APIRoute):
-    """For `APIRouter(route_class=RequestRoute)` or `@router.post(..., route_class_override=...)`:
-    the endpoint must be `async def endpoint(request: Request) -> Response`."""
+    """Every route of an `APIRouter(route_class=RequestRoute)`: its endpoint must be
+    `async def endpoint(request: Request) -> Response`, which is checked when the route
+    is made."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         parameters = list(inspect.signature(endpoint).parameters.values())

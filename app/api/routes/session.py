@@ -74,9 +74,8 @@ async def logout(
     openapi_extra=ACCESS_TOKEN_SECURITY,
 )
 async def protected(request: Request) -> Response:
-    # A hot path: it takes the request and calls `authenticate` itself, so FastAPI has
-    # no dependency to solve; `openapi_extra` declares the security that `CurrentPrincipal`
-    # would. The same answer on every call of a session: rendered once
+    # A hot path: a RequestRoute, so FastAPI solves no dependency; `openapi_extra`
+    # declares the security that `CurrentPrincipal` would. The same answer on every call of a session: rendered once
     # (app.api.responses). FastAPI would validate and re-serialise a ProtectedResponse;
     # response_model above still documents the shape.
     principal = await authenticate(request)
