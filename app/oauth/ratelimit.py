@@ -98,7 +98,7 @@ class Attempt:
 
     def __init__(self, store: AttemptStore | None, buckets: Buckets, claim: Claim | None, clock: Clock) -> None:
         self._store = store
-        self._buckets = buckets
+        self._counted = buckets  # the counters this attempt is counted in
         self._claim = claim
         self._clock = clock
 
@@ -108,14 +108,14 @@ class Attempt:
             return await work
         except HashingBusy:
             if self._store is not None and self._claim is not None:
-                await self._store.withdraw(self._buckets, self._claim)
+                await self._store.withdraw(self._counted, self._claim)
             raise
 
     async def succeeded(self) -> None:
         if self._store is None or self._claim is None:
             return
         try:
-            await self._store.succeeded(self._buckets, self._claim, self._clock.now())
+            await self._store.succeeded(self._counted, self._claim, self._clock.now())
         except ServiceUnavailable:
             # The login stands; its failure stays counted until the next success.
             log.warning("could not record a successful login with the rate limiter")

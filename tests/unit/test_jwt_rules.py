@@ -130,3 +130,29 @@ def test_the_accepted_claims() -> None:
 def test_reading_the_header_of_any_garbage_is_invalid_token(header: str) -> None:
     with pytest.raises(InvalidToken):
         read_header(f"{header}.{P}.{S}")
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_minted_tokens_are_what_pyjwt_encode_makes_and_an_asymmetric_key_is_no_hmac_secret(algorithm: str) -> None:
+    from datetime import timedelta
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from app.security.jwt import encode_access_token
+
+    minted = [
+        encode_access_token(sub="1", sid="s" * 32, jti="j", scope="a", issued_at=CLOCK.now(), lifetime=timedelta(minutes=5),
+                            key=KEY, algorithm=algorithm, kid="k1", issuer="https://auth.example", audience="api")
+        for _ in range(2)  # the second with the secret already checked
+    ]
+    claims = {**CLAIMS, "iss": "https://auth.example", "aud": "api"}
+    assert minted == [pyjwt.encode(claims, KEY, algorithm=algorithm, headers={"typ": "at+jwt", "kid": "k1"})] * 2
+    public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for _ in range(2):
+        with pytest.raises(pyjwt.InvalidKeyError):
+            encode_access_token(sub="1", sid="s", jti="j", scope="a", issued_at=CLOCK.now(), lifetime=timedelta(minutes=5),
+                                key=public, algorithm=algorithm)
