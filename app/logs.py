@@ -36,8 +36,8 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (a message or traceback with newlines is
     escaped inside its string)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # as dictConfig calls a formatter class
+        super().__init__(*args, **kwargs)
         self._second = -1
         self._second_text = ""
 
@@ -48,9 +48,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        fields = record.__dict__
-        for name in fields.keys() - _STANDARD:
-            line.setdefault(name, fields[name])
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and name not in line:
+                line[name] = value
         if record.exc_info:
             line.setdefault("exception", self.formatException(record.exc_info))
         elif record.exc_text:
@@ -180,27 +180,34 @@ class _ServerHandler(logging.StreamHandler):  # type: ignore[type-arg]
     a callback the loop runs once the iteration's ready callbacks are done
     (`loop.call_soon`): the line is out before the loop waits for anything again, and a
     burst of requests costs one write. A record logged anywhere else (start-up, another
-    thread) is written at once, after any that wait."""
+    thread), or on another loop than the one a write is due on, first writes what waits,
+    then itself at once. A line shows its message's arguments as they are when it is
+    written; uvicorn's own lines go through their own handler and are written at once."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self.setFormatter(JsonFormatter())
         self._waiting: list[logging.LogRecord] = []
+        self._due_on: asyncio.AbstractEventLoop | None = None  # the loop the write is due on
 
     def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.flush()
+            loop = None
+        if self._waiting and loop is not self._due_on:
+            self.flush()  # that loop may stop before it writes them
+        if loop is None:
             super().emit(record)
             return
         self._waiting.append(record)
         if len(self._waiting) == 1:
+            self._due_on = loop
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            waiting, self._waiting = self._waiting, []
+            waiting, self._waiting, self._due_on = self._waiting, [], None
             lines = []
             for record in waiting:
                 try:

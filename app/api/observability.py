@@ -13,14 +13,12 @@ found), written by app.logs.JsonFormatter as one JSON line.
 
 The requests that finish in one iteration of the event loop are counted and logged
 together, by a callback the loop runs once that iteration's ready callbacks are done
-(`loop.call_soon`), so before the server reads any more input; each record is made in
-its own request's context (`contextvars`), so a filter or handler that reads a context
-variable (a correlation or trace id) sees that request's. Done one by one, in the
-request's own path, the same work costs several times as much CPU: the logging and
-metrics code runs once among all the rest, where run back to back it stays in the
-processor's caches (`bench/`: the protected rows). A caller that drives the app in its
-own task (an in-process test client) sees a request's line and count once it yields to
-the loop (`await asyncio.sleep(0)`).
+(`loop.call_soon`), so before the server reads any more input: the logging and metrics
+code then runs back to back for all of them instead of once among each request's other
+work. Each record is made in its own request's context (`contextvars`), so a filter or
+handler that reads a context variable (a correlation or trace id) sees that request's. A
+caller that drives the app in its own task (an in-process test client) sees a request's
+line and count once it yields to the loop (`await asyncio.sleep(0)`).
 """
 
 from __future__ import annotations
@@ -53,6 +51,7 @@ class RequestLog:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._finished: list[tuple[contextvars.Context, _Finished]] = []
+        self._due_on: asyncio.AbstractEventLoop | None = None  # the loop the report is due on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,14 +90,21 @@ class RequestLog:
                 await self.app(scope, counting(receive, self.max_body_bytes), send_with_id)
         finally:
             finished: _Finished = (request_id, scope["method"], scope.get("route"), status, time.perf_counter() - started, state)
+            loop = asyncio.get_running_loop()
+            if self._finished and loop is not self._due_on:
+                self._report_finished()  # that loop may stop before it reports them
             self._finished.append((contextvars.copy_context(), finished))
             if len(self._finished) == 1:
-                asyncio.get_running_loop().call_soon(self._report_finished)
+                self._due_on = loop
+                loop.call_soon(self._report_finished)
 
     def _report_finished(self) -> None:
-        finished, self._finished = self._finished, []
+        finished, self._finished, self._due_on = self._finished, [], None
         for context, request in finished:
-            context.run(_report, *request)
+            try:
+                context.run(_report, *request)
+            except Exception:  # noqa: BLE001 - one request's report never costs the others theirs
+                logging.getLogger("app").exception("could not report a finished request")
 
 
 _Finished = tuple[str, str, Any, int, float, dict[str, Any]]

@@ -22,14 +22,22 @@ from fastapi.routing import APIRoute
 
 
 class RequestRoute(APIRoute):
-    """Every route of an `APIRouter(route_class=RequestRoute)`: its endpoint must be
-    `async def endpoint(request: Request) -> Response`, which is checked when the route
-    is made."""
+    """Every route of an `APIRouter(route_class=RequestRoute)`. Its endpoint must be
+    `async def endpoint(request: Request) -> Response`, and nothing else may be declared
+    to run around it (dependencies, a status code): the handler is the endpoint, so FastAPI
+    would run none of it. Both are checked when the route is made; a router holding such
+    routes is included without dependencies of its own."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        parameters = list(inspect.signature(endpoint).parameters.values())
-        if len(parameters) != 1 or not inspect.iscoroutinefunction(endpoint):
+        parameters = list(inspect.signature(endpoint, eval_str=True).parameters.values())
+        if (
+            not inspect.iscoroutinefunction(endpoint)
+            or len(parameters) != 1
+            or parameters[0].annotation is not Request
+        ):
             raise TypeError(f"{endpoint.__qualname__}: a RequestRoute endpoint is `async def f(request: Request)`")
+        if kwargs.get("dependencies") or kwargs.get("status_code") is not None:
+            raise TypeError(f"{endpoint.__qualname__}: a RequestRoute runs no dependencies and sets no status code")
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -31,9 +31,8 @@ _MALFORMED = (pyjwt.PyJWTError, ValueError, TypeError, RecursionError)
 
 class _CheckedHMAC(HMACAlgorithm):
     """PyJWT's HMAC algorithm, remembering the secrets it has checked. PyJWT checks on
-    every signature that an HMAC secret is not an asymmetric key (PEM, SSH, DER) nor JSON,
-    which costs several times the signature itself; the server signs with a few fixed
-    secrets, checked once each."""
+    every signature that an HMAC secret is not an asymmetric key (PEM, SSH, DER) nor JSON;
+    the server signs with a few fixed secrets, so each is checked once."""
 
     REMEMBERED = 16  # secrets; more than a server rotates through
 

@@ -204,3 +204,43 @@ async def test_lines_logged_in_a_loop_iteration_are_written_together_when_it_end
     await asyncio.sleep(0)
     assert [json.loads(text)["message"] for text in stream.getvalue().splitlines()] == ["request 0", "request 1", "request 2"]
     assert stream.calls == 1
+
+
+def test_fields_keep_the_order_they_were_given_in() -> None:
+    names = [f"field_{n}" for n in range(12)]
+    data = json.loads(JsonFormatter().format(record("app.access", "hello %s", ("you",), **{name: 1 for name in names})))
+    assert list(data)[4:] == names
+
+
+def test_a_logging_configuration_can_name_the_formatter_class(restored: None) -> None:
+    """dictConfig passes a formatter class its format, date format and style."""
+    stream = io.StringIO()
+    logging.config.dictConfig({
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"class": "app.logs.JsonFormatter", "format": "%(message)s"}},
+        "handlers": {"mine": {"class": "logging.StreamHandler", "formatter": "json", "stream": stream}},
+        "loggers": {"app": {"handlers": ["mine"], "level": "INFO"}},
+    })
+    logging.getLogger("app.x").info("hello")
+    assert json.loads(stream.getvalue())["message"] == "hello"
+
+
+def test_lines_waiting_for_a_loop_that_stopped_are_written_by_the_next_line(restored: None) -> None:
+    import asyncio
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+
+    async def log(message: str) -> None:
+        logging.getLogger("app.x").info(message)
+
+    stopped = asyncio.new_event_loop()
+    stopped.call_soon(logging.getLogger("app.x").info, "on a loop that stops at once")
+    stopped.call_soon(stopped.stop)  # in the same iteration: the write due next never runs
+    stopped.run_forever()
+    stopped.close()
+    assert stream.getvalue() == ""
+    asyncio.run(log("on the next loop"))
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == [
+        "on a loop that stops at once", "on the next loop",
+    ]

@@ -6,23 +6,35 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
 from app.api.request_route import RequestRoute
 
 
-def test_an_endpoint_with_parameters_of_its_own_is_refused_when_the_route_is_made() -> None:
+def test_an_endpoint_with_parameters_of_its_own_or_anything_to_run_around_it_is_refused() -> None:
+    """FastAPI would run none of it: the route's handler is the endpoint."""
     router = APIRouter(route_class=RequestRoute)
 
     async def takes_a_query(request: Request, q: str) -> Response:
         return Response()
 
+    async def not_a_request(item: str) -> Response:
+        return Response()
+
     def not_async(request: Request) -> Response:
         return Response()
 
-    for endpoint in (takes_a_query, not_async):
+    async def fine(request: Request) -> Response:
+        return Response()
+
+    for endpoint in (takes_a_query, not_a_request, not_async):
         with pytest.raises(TypeError, match="RequestRoute endpoint"):
             router.add_api_route("/x", endpoint)
+    for declared in ({"dependencies": [Depends(lambda: None)]}, {"status_code": 201}):
+        with pytest.raises(TypeError, match="no dependencies"):
+            router.add_api_route("/x", fine, **declared)
+    with pytest.raises(TypeError, match="no dependencies"):
+        APIRouter(route_class=RequestRoute, dependencies=[Depends(lambda: None)]).add_api_route("/x", fine)
 
 
 async def test_the_endpoint_gets_the_request_and_its_errors_reach_the_apps_handlers() -> None:
