@@ -75,9 +75,9 @@ async def logout(
 )
 async def protected(request: Request) -> Response:
     # A hot path: a RequestRoute, so FastAPI solves no dependency; `openapi_extra`
-    # declares the security that `CurrentPrincipal` would. The same answer on every call of a session: rendered once
-    # (app.api.responses). FastAPI would validate and re-serialise a ProtectedResponse;
-    # response_model above still documents the shape.
+    # declares the security that `CurrentPrincipal` would. The same answer on every call
+    # of a session: rendered once (app.api.responses). FastAPI would validate and
+    # re-serialise a ProtectedResponse; response_model above still documents the shape.
     principal = await authenticate(request)
     return Rendered(*_hello(principal.username, principal.user_id, principal.session_id))
 
